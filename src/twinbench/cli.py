@@ -1,0 +1,108 @@
+"""The `twinbench` command: a thin typer layer over `twinbench.api`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Twin models in PyTorch and Keras 3, proven equal, then measured.")
+console = Console()
+err = Console(stderr=True)
+
+
+def fail(message: str, code: int = 2) -> None:
+    """One line on stderr and a non-zero exit: never a traceback for bad input."""
+    err.print(f"[bold red]error:[/bold red] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def split(value: Optional[str]) -> tuple[str, ...]:
+    return tuple(v.strip() for v in value.split(",") if v.strip()) if value else ()
+
+
+def _validation_message(e: ValidationError) -> str:
+    first = e.errors()[0]
+    field = ".".join(str(p) for p in first["loc"]) or "input"
+    return f"--{field.replace('_', '-')}: {first['msg']}"
+
+
+def _progress_events(progress: Progress):
+    from twinbench.api import Events
+
+    task_id = progress.add_task("cells", total=0)
+    return Events(
+        on_start=lambda n: progress.update(task_id, total=n),
+        on_cell_start=lambda t, s: progress.update(task_id, description=f"{t} / {s}"),
+        on_cell_end=lambda c: (progress.advance(task_id),
+                               progress.console.print(f"  {c.task} / {c.stack}: {c.status}"
+                                                      + (f" ({c.reason})" if c.reason else ""),
+                                                      highlight=False)),
+    )
+
+
+@app.command()
+def run(
+    tasks: str = typer.Option("quick", help="Tasks or groups, comma-separated (quick, image, digits)."),
+    stacks: str = typer.Option("all", help="Stacks, comma-separated; see `twinbench stacks`."),
+    epochs: int = typer.Option(8, help="Training epochs per cell."),
+    batch_size: int = typer.Option(32, help="Training batch size (same in every stack)."),
+    seed: int = typer.Option(0, help="Seed of the split, initial weights and batch order."),
+    threads: Optional[int] = typer.Option(None, help="Threads per cell [default: all CPUs]."),
+    out: Optional[Path] = typer.Option(None, help="Output folder [default: runs/<run id>]."),
+    cell_timeout: float = typer.Option(900.0, help="Seconds before a cell is killed."),
+    latency_calls: int = typer.Option(300, help="Timed batch-1 calls per inference path."),
+) -> None:
+    """Train, evaluate and time every twin; write results.json and print a summary."""
+    from twinbench.api import TwinbenchError, run as api_run
+    from twinbench.config import RunConfig
+    from twinbench.report.console import summary_table
+
+    kwargs = dict(tasks=split(tasks), stacks=split(stacks), epochs=epochs,
+                  batch_size=batch_size, seed=seed, out=out, cell_timeout_s=cell_timeout,
+                  latency_calls=latency_calls)
+    if threads is not None:
+        kwargs["threads"] = threads
+    try:
+        config = RunConfig(**kwargs)
+        with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn(
+                "{task.completed}/{task.total}"), TimeElapsedColumn(), console=console) as p:
+            results = api_run(config, events=_progress_events(p))
+    except ValidationError as e:
+        fail(_validation_message(e))
+    except TwinbenchError as e:
+        fail(str(e))
+    console.print(summary_table(results))
+    out_dir = config.out or Path("runs") / results.run_id
+    console.print(f"results: {out_dir / 'results.json'}")
+
+
+@app.command("stacks")
+def list_stacks() -> None:
+    """List the stacks, whether each is installed, and the framework versions."""
+    from twinbench.stacks import STACKS, missing_modules, module_version
+
+    table = Table(title="twinbench stacks")
+    for col in ("stack", "status", "versions", "compile mode", "install"):
+        table.add_column(col)
+    for info in STACKS.values():
+        missing = missing_modules(info)
+        versions = ", ".join(f"{m} {module_version(m) or '-'}" for m in info.modules)
+        status = "[green]installed[/green]" if not missing else "[red]missing[/red]"
+        table.add_row(info.name, status, versions, info.compile_mode,
+                      "" if not missing else f"pip install 'twinbench[{info.extra}]'")
+    console.print(table)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,64 @@
+"""Frozen configuration. Every knob that can change a result lives here and is written
+into results.json with each cell, so a reader can see what each stack was given."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+def available_cpus() -> list[int]:
+    return sorted(os.sched_getaffinity(0))
+
+
+class OptimizerConfig(BaseModel):
+    """Adam with Keras's update rule in both frameworks.
+
+    Keras adds epsilon to sqrt(v) *before* bias correction (Kingma & Ba's "epsilon hat");
+    torch adds it after. The torch twin sets its eps to epsilon / sqrt(1 - beta2^t) before
+    step t, which makes the two updates algebraically identical (see torch_stack.py).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    name: str = "adam"
+    learning_rate: float = Field(1e-3, gt=0)
+    beta_1: float = Field(0.9, ge=0, lt=1)
+    beta_2: float = Field(0.999, ge=0, lt=1)
+    epsilon: float = Field(1e-7, gt=0)
+    epsilon_placement: str = "keras: added to sqrt(v) before bias correction (both stacks)"
+
+
+class RunConfig(BaseModel):
+    """What `twinbench run` and `twinbench.run()` take."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    tasks: tuple[str, ...] = ("quick",)
+    stacks: tuple[str, ...] = ()  # empty: every stack
+    epochs: int = Field(8, ge=1, le=1000)
+    batch_size: int = Field(32, ge=1, le=65536)
+    seed: int = Field(0, ge=0)
+    threads: int = Field(default_factory=lambda: len(available_cpus()), ge=1)
+    out: Path | None = None
+    cell_timeout_s: float = Field(900.0, gt=0)
+    latency_calls: int = Field(300, ge=1)
+    latency_warmup: int = Field(10, ge=2)
+    throughput_calls: int = Field(20, ge=1)
+    warmup_steps: int = Field(10, ge=0)
+    optimizer: OptimizerConfig = OptimizerConfig()
+    dtype: str = "float32"
+
+
+class CellJob(BaseModel):
+    """One cell (task x model x stack), as handed to its own process."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    task: str
+    model: str
+    stack: str
+    run: RunConfig
+    cpus: tuple[int, ...]
+    spawn_wall: float  # time.time() just before the process was spawned
+    result_path: Path
+    parity_path: Path

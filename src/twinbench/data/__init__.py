@@ -1,0 +1,1 @@
+"""Framework-free datasets: every stack gets the very same numpy arrays."""

@@ -1,0 +1,74 @@
+"""What machine and software a run measured on. Reads files and metadata; imports no
+framework."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+from pathlib import Path
+
+from twinbench.stacks import DISTRIBUTIONS, module_version
+
+ENV_PREFIXES = ("OMP_", "MKL_", "OPENBLAS_", "XLA_", "TF_", "KERAS_", "JAX_", "TORCH",
+                "ONEDNN", "DNNL_", "KMP_", "CUDA_VISIBLE", "PYTHONHASHSEED")
+PACKAGES = ("numpy", "scikit-learn", "pydantic", "keras", "torch", "tensorflow-cpu",
+            "tensorflow", "jax", "jaxlib")
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def memory_gb() -> float | None:
+    try:
+        import psutil
+
+        return round(psutil.virtual_memory().total / 2**30, 1)
+    except ImportError:  # pragma: no cover
+        return None
+
+
+def git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                             cwd=Path(__file__).parent, timeout=5)
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def package_versions() -> dict[str, str]:
+    import importlib.metadata as md
+
+    out = {}
+    for name in PACKAGES:
+        try:
+            out[name] = md.version(name)
+        except md.PackageNotFoundError:
+            continue
+    return out
+
+
+def capture() -> dict[str, object]:
+    from twinbench import __version__
+
+    return {
+        "cpu_model": cpu_model(),
+        "cores": os.cpu_count(),
+        "affinity": sorted(os.sched_getaffinity(0)),
+        "memory_gb": memory_gb(),
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "packages": package_versions(),
+        "frameworks": {m: module_version(m) for m in DISTRIBUTIONS},
+        "env": {k: v for k, v in sorted(os.environ.items()) if k.startswith(ENV_PREFIXES)},
+        "twinbench": __version__,
+        "git_commit": git_commit(),
+    }

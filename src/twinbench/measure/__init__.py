@@ -1,0 +1,1 @@
+"""Timing and statistics. Never imports a framework: synchronisation is passed in."""

@@ -1,0 +1,61 @@
+"""The classic small MNIST convnet, framework-free.
+
+    Conv 32 3x3 relu -> MaxPool 2 -> Conv 64 3x3 relu -> MaxPool 2 -> Flatten
+    -> Dropout 0.5 -> Dense 10 (logits)
+
+Every size below is computed from these few numbers; the twins read them from here.
+Padding is "valid" everywhere, so no framework's asymmetric "same" padding is involved.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from twinbench.models.init import init_weights
+
+
+@dataclass(frozen=True)
+class CNNSpec:
+    input_hwc: tuple[int, int, int] = (28, 28, 1)
+    filters: tuple[int, int] = (32, 64)
+    kernel: int = 3
+    pool: int = 2
+    dropout: float = 0.5
+    classes: int = 10
+
+    def conv_out(self, size: int) -> int:
+        """Spatial size after a valid conv then a floor-mode max pool."""
+        return (size - self.kernel + 1) // self.pool
+
+    def feature_hwc(self) -> tuple[int, int, int]:
+        """Shape (H, W, C) that Flatten sees: (5, 5, 64) for 28x28 inputs."""
+        h, w, _ = self.input_hwc
+        for _ in self.filters:
+            h, w = self.conv_out(h), self.conv_out(w)
+        return h, w, self.filters[-1]
+
+    def param_shapes(self) -> dict[str, tuple[tuple[int, ...], str]]:
+        """Canonical (Keras-layout) shape and Keras default initialiser of every parameter,
+        in layer order."""
+        c_in = self.input_hwc[2]
+        shapes: dict[str, tuple[tuple[int, ...], str]] = {}
+        for i, c_out in enumerate(self.filters, start=1):
+            shapes[f"conv{i}/kernel"] = ((self.kernel, self.kernel, c_in, c_out), "glorot_uniform")
+            shapes[f"conv{i}/bias"] = ((c_out,), "zeros")
+            c_in = c_out
+        h, w, c = self.feature_hwc()
+        shapes["dense/kernel"] = ((h * w * c, self.classes), "glorot_uniform")
+        shapes["dense/bias"] = ((self.classes,), "zeros")
+        return shapes
+
+    def param_count(self) -> int:
+        return sum(int(np.prod(shape)) for shape, _ in self.param_shapes().values())
+
+    def init_weights(self, seed: int) -> dict[str, np.ndarray]:
+        return init_weights(self.param_shapes(), seed)
+
+
+def default_spec() -> CNNSpec:
+    return CNNSpec()

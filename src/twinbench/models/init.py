@@ -1,0 +1,41 @@
+"""Keras's default initialisers, reimplemented in numpy so that one seeded copy of the
+initial weights exists outside every framework and is loaded into all twins."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+def fans(shape: tuple[int, ...]) -> tuple[int, int]:
+    """Keras's fan computation: the last two axes are (in, out), leading axes are the
+    receptive field (conv kernels are (kh, kw, in, out) in the canonical layout)."""
+    if len(shape) < 2:
+        raise ValueError(f"fans need a kernel of rank >= 2, got shape {shape}")
+    receptive = math.prod(shape[:-2])
+    return shape[-2] * receptive, shape[-1] * receptive
+
+
+def glorot_uniform(shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
+    """keras.initializers.GlorotUniform: U(-l, l) with l = sqrt(6 / (fan_in + fan_out))."""
+    fan_in, fan_out = fans(shape)
+    limit = math.sqrt(6.0 / (fan_in + fan_out))
+    return rng.uniform(-limit, limit, size=shape).astype(np.float32)
+
+
+def zeros(shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
+    """keras.initializers.Zeros (the rng is taken so every initialiser has one signature)."""
+    return np.zeros(shape, dtype=np.float32)
+
+
+INITIALISERS = {"glorot_uniform": glorot_uniform, "zeros": zeros}
+
+
+def init_weights(
+    shapes: dict[str, tuple[tuple[int, ...], str]], seed: int
+) -> dict[str, np.ndarray]:
+    """Canonical initial weights: {"layer/param": array}, drawn in the spec's layer order
+    from one generator, so the same seed always gives the same bytes."""
+    rng = np.random.default_rng(seed)
+    return {name: INITIALISERS[init](shape, rng) for name, (shape, init) in shapes.items()}

@@ -1,0 +1,1 @@
+"""Proof that twins compute the same function (framework-free comparisons)."""

@@ -1,0 +1,170 @@
+"""What one cell measures, in its own process. Stack-agnostic: the framework lives behind
+the adapter (`twinbench.stacks.base.Stack`)."""
+
+from __future__ import annotations
+
+import os
+import resource
+import time
+from importlib import import_module
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from twinbench.config import CellJob
+from twinbench.data.dataset import epoch_order
+from twinbench.data.registry import TASKS
+from twinbench.measure.stats import median_iqr, percentiles
+from twinbench.measure.timing import StepTimer, time_calls
+from twinbench.models import spec_module, twin_module
+from twinbench.stacks import StackInfo
+from twinbench.stacks.base import Stack
+
+PROBE_BATCH = 32  # samples in the fixed parity batch (the first of the test split)
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
+
+
+def load_adapter(job: CellJob, info: StackInfo, spec: object) -> Stack:
+    """Import the framework (this is where its import time is spent) and the twin."""
+    family = twin_module(job.model, info.framework)
+    if info.framework == "torch":
+        from twinbench.stacks.torch_stack import TorchStack as Adapter
+    else:
+        from twinbench.stacks.keras_stack import KerasStack as Adapter
+    return Adapter(info, family, spec, job.run.optimizer, job.run.seed, job.run.batch_size)
+
+
+def log_softmax_loss_acc(logits: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """Mean cross-entropy and accuracy, computed the same way (numpy) for every stack."""
+    z = logits.astype(np.float64) - logits.max(axis=1, keepdims=True)
+    logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+    return float(-logp[np.arange(len(y)), y].mean()), float((logits.argmax(1) == y).mean())
+
+
+def train(stack: Stack, job: CellJob, data, x_train, x_test, timer: StepTimer) -> list[dict]:
+    curve: list[dict] = []
+    t0 = time.perf_counter()
+    for epoch in range(job.run.epochs):
+        order = epoch_order(len(data.y_train), job.run.seed, epoch)
+        train_loss = stack.train_epoch(x_train[order], data.y_train[order], timer)
+        test_loss, acc = log_softmax_loss_acc(stack.predict(x_test), data.y_test)
+        curve.append({"epoch": epoch + 1, "train_loss": train_loss, "test_loss": test_loss,
+                      "test_accuracy": acc, "elapsed_s": time.perf_counter() - t0})
+    return curve
+
+
+def _first_line(e: BaseException) -> str:
+    text = f"{type(e).__name__}: {e}".strip()
+    return text.splitlines()[0][:300]
+
+
+def latency_b1(stack: Stack, x_test: np.ndarray, job: CellJob) -> dict:
+    """Batch-1 latency of every documented inference path; the fastest by p50 headlines."""
+    idiomatic, paths = stack.inference_paths()
+    x1 = x_test[:1]
+    by_path: dict[str, dict] = {}
+    for name, fn in paths.items():
+        try:
+            ms = time_calls(lambda: fn(x1), job.run.latency_calls, job.run.latency_warmup)
+            by_path[name] = {**percentiles(ms), "calls": len(ms), "idiomatic": name == idiomatic}
+        except Exception as e:  # a path that fails is a finding, not a crash
+            by_path[name] = {"error": _first_line(e), "idiomatic": name == idiomatic}
+    timed = {k: v for k, v in by_path.items() if "p50" in v}
+    if not timed:
+        raise RuntimeError("no inference path ran")
+    fastest = min(timed, key=lambda k: timed[k]["p50"])
+    best = {k: timed[fastest][k] for k in ("p50", "p90", "p99")}
+    return {"latency_b1_ms": {**best, "path": fastest}, "latency_b1_by_path": by_path,
+            "latency_b1_idiomatic": idiomatic}
+
+
+def throughput_b256(stack: Stack, x_test: np.ndarray, job: CellJob) -> dict:
+    """Samples/s at batch 256 (median call time) for every path; the best headlines."""
+    _, paths = stack.inference_paths()
+    xb = x_test[:256]
+    by_path: dict[str, float | str] = {}
+    for name, fn in paths.items():
+        try:
+            ms = time_calls(lambda: fn(xb), job.run.throughput_calls, 2)
+            by_path[name] = len(xb) / (float(np.median(ms)) / 1e3)
+        except Exception as e:
+            by_path[name] = _first_line(e)
+    rates = {k: v for k, v in by_path.items() if isinstance(v, float)}
+    best = max(rates, key=rates.get)
+    return {"infer_samples_per_s_b256": rates[best], "infer_b256_path": best,
+            "infer_b256_by_path": by_path, "infer_batch": len(xb)}
+
+
+def save_probe(stack: Stack, weights, x_test, y_test, path: Path) -> dict:
+    """Forward/loss/gradients on the canonical weights, for the driver's parity check."""
+    probe = stack.probe(weights, x_test[:PROBE_BATCH], y_test[:PROBE_BATCH])
+    arrays = {"logits": probe.logits, "loss": np.float64(probe.loss)}
+    arrays.update({f"grad:{k}": v for k, v in probe.grads.items()})
+    np.savez(path, **arrays)
+    return {"probe_batch": PROBE_BATCH, "probe_path": str(path)}
+
+
+def roundtrip_max_abs(stack: Stack, weights: dict[str, np.ndarray]) -> float:
+    back = stack.export_weights()
+    if set(back) != set(weights):
+        raise RuntimeError(f"canonical names differ after round trip: {sorted(back)}")
+    return max(float(np.max(np.abs(back[k] - weights[k]))) for k in weights)
+
+
+def measure(job: CellJob, info: StackInfo, fault: Callable[[str], None]) -> dict:
+    spec = spec_module(job.model).default_spec()
+    t_import = time.time()
+    stack = load_adapter(job, info, spec)
+    import_s = time.time() - t_import
+    thread_settings = stack.configure_threads(job.run.threads)
+    data = TASKS[job.task].loader(job.run.seed)
+    weights = spec.init_weights(job.run.seed)
+    x_train, x_test = stack.to_native(data.x_train), stack.to_native(data.x_test)
+    t_build = time.time()
+    stack.build(weights)
+    roundtrip = roundtrip_max_abs(stack, weights)
+    timer = StepTimer()
+    fault("train")
+    curve = train(stack, job, data, x_train, x_test, timer)
+    fault("infer")
+    metrics = {
+        "accuracy": curve[-1]["test_accuracy"],
+        "train_samples_per_s": median_iqr(
+            timer.throughputs(job.run.warmup_steps, job.run.batch_size)),
+        "first_step_s": timer.first_end_wall - job.spawn_wall,
+        "first_step_from_build_s": timer.first_end_wall - t_build,
+        "first_step_compute_s": timer.durations_s[0],
+        "import_s": import_s,
+        "epochs": curve,
+        **latency_b1(stack, x_test, job),
+        **throughput_b256(stack, x_test, job),
+    }
+    parity = {"weights_roundtrip_max_abs": roundtrip,
+              **save_probe(stack, weights, x_test, data.y_test, job.parity_path)}
+    metrics["peak_rss_mb"] = peak_rss_mb()
+    settings = cell_settings(job, info, stack, thread_settings, spec)
+    return {"params": stack.param_count(), "metrics": metrics, "settings": settings,
+            "parity": parity, "dataset": data.summary()}
+
+
+def cell_settings(job: CellJob, info: StackInfo, stack: Stack, threads: dict, spec) -> dict:
+    """Every knob that can change this cell's numbers, as it was actually applied."""
+    return {
+        "threads": job.run.threads, "thread_settings": threads,
+        "affinity": sorted(os.sched_getaffinity(0)),
+        "compile_mode": info.compile_mode,
+        "jit_compile": info.jit_compile,
+        "jit_compile_resolved": getattr(stack, "resolved_jit_compile", None),
+        "torch_compile": info.torch_compile,
+        "keras_backend": info.keras_backend,
+        "dtype": job.run.dtype, "batch_size": job.run.batch_size, "epochs": job.run.epochs,
+        "seed": job.run.seed, "optimizer": job.run.optimizer.model_dump(),
+        "determinism": "framework defaults (non-deterministic kernels allowed)",
+        "loss": "mean sparse categorical cross-entropy from logits",
+        "warmup_steps": job.run.warmup_steps, "model_spec": repr(spec),
+        "versions": stack.versions(),
+    }

@@ -1,0 +1,51 @@
+"""The small interface every stack adapter implements. Imported only in a cell process."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Protocol
+
+import numpy as np
+
+from twinbench.measure.timing import StepTimer
+
+# An inference path: a native-layout numpy batch in, host numpy logits out (synchronised).
+InferFn = Callable[[np.ndarray], np.ndarray]
+
+
+@dataclass
+class Probe:
+    """What a twin computes on the canonical weights and one fixed batch (dropout off)."""
+
+    logits: np.ndarray
+    loss: float
+    grads: dict[str, np.ndarray]  # canonical names and layout
+
+
+class Stack(Protocol):
+    def configure_threads(self, threads: int) -> dict[str, object]:
+        """Apply the thread count before the first op; return what was set."""
+
+    def to_native(self, x: np.ndarray) -> np.ndarray:
+        """Canonical NHWC/ids input -> this framework's layout (done once, untimed)."""
+
+    def build(self, weights: dict[str, np.ndarray]) -> None:
+        """Build the twin, load canonical weights, create the optimizer."""
+
+    def export_weights(self) -> dict[str, np.ndarray]: ...
+
+    def param_count(self) -> int: ...
+
+    def train_epoch(self, x: np.ndarray, y: np.ndarray, timer: StepTimer) -> float:
+        """One epoch over (x, y) in the given order; return the mean training loss."""
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """Logits for a whole array, the idiomatic batched way."""
+
+    def inference_paths(self) -> tuple[str, dict[str, InferFn]]:
+        """(idiomatic path name, every documented path)."""
+
+    def probe(self, weights: dict[str, np.ndarray], x: np.ndarray, y: np.ndarray) -> Probe:
+        """Forward, loss and gradients on a fresh twin holding `weights`."""
+
+    def versions(self) -> dict[str, str]: ...

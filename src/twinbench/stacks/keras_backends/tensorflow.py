@@ -1,0 +1,35 @@
+"""Keras on TensorFlow."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+import tensorflow as tf
+
+
+def configure_threads(threads: int) -> dict[str, object]:
+    # Must run before TensorFlow's first op, or it raises (and the pools keep defaults).
+    tf.config.threading.set_intra_op_parallelism_threads(threads)
+    tf.config.threading.set_inter_op_parallelism_threads(threads)
+    return {"tf.intra_op": tf.config.threading.get_intra_op_parallelism_threads(),
+            "tf.inter_op": tf.config.threading.get_inter_op_parallelism_threads()}
+
+
+def grads(model, loss_fn, x: np.ndarray, y: np.ndarray):
+    with tf.GradientTape() as tape:
+        logits = model(x, training=False)
+        loss = loss_fn(y, logits)
+    g = tape.gradient(loss, model.trainable_variables)
+    return logits.numpy(), float(loss), [t.numpy() for t in g]
+
+
+def compiled_predict(model, jit_compile: bool) -> Callable[[np.ndarray], np.ndarray]:
+    """A `tf.function` around the model, compiled the same way as the stack's training."""
+    fn = tf.function(lambda x: model(x, training=False), jit_compile=jit_compile,
+                     reduce_retracing=True)
+    return lambda xb: fn(xb).numpy()
+
+
+def versions() -> dict[str, str]:
+    return {"tensorflow": tf.__version__}

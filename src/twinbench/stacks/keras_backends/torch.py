@@ -1,0 +1,40 @@
+"""Keras on PyTorch."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+import torch
+
+
+def configure_threads(threads: int) -> dict[str, object]:
+    torch.set_num_threads(threads)
+    torch.set_num_interop_threads(threads)
+    return {"torch.num_threads": torch.get_num_threads(),
+            "torch.num_interop_threads": torch.get_num_interop_threads()}
+
+
+def grads(model, loss_fn, x: np.ndarray, y: np.ndarray):
+    for v in model.trainable_variables:
+        v.value.grad = None
+    logits = model(x, training=False)
+    loss = loss_fn(y, logits)
+    loss.backward()
+    return (logits.detach().cpu().numpy(), float(loss),
+            [v.value.grad.detach().cpu().numpy() for v in model.trainable_variables])
+
+
+def compiled_predict(model, jit_compile: bool) -> Callable[[np.ndarray], np.ndarray]:
+    """`torch.compile` of the Keras model, called under `torch.no_grad`."""
+    fn = torch.compile(model)
+
+    def run(xb: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return fn(torch.from_numpy(xb), training=False).cpu().numpy()
+
+    return run
+
+
+def versions() -> dict[str, str]:
+    return {"torch": torch.__version__}

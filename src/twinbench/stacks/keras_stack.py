@@ -1,0 +1,121 @@
+"""Keras 3 adapter for every backend. Imported only in a cell's process, after the cell
+has set KERAS_BACKEND. Backend-specific parts live in `keras_backends/<backend>.py`.
+
+Training is idiomatic: `model.fit`, one call per epoch on arrays already put in the
+shared epoch order, with `shuffle=False`. A training step is the interval between
+Keras's `on_train_batch_begin` and `on_train_batch_end` callbacks, ended by a host read
+of the loss (which blocks on JAX's asynchronous dispatch). It includes Keras's own
+per-step work: fetching the batch from its data adapter and the compiled train step.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from types import ModuleType
+
+import keras
+import numpy as np
+
+from twinbench.config import OptimizerConfig
+from twinbench.measure.timing import StepTimer
+from twinbench.stacks import StackInfo
+from twinbench.stacks.base import InferFn, Probe
+
+
+def variables_by_name(model: keras.Model) -> dict[str, keras.Variable]:
+    """Canonical name -> variable: the variable path without the model's own prefix."""
+    return {v.path.split("/", 1)[1]: v for v in model.weights}
+
+
+def load_canonical(model: keras.Model, weights: dict[str, np.ndarray]) -> None:
+    variables = variables_by_name(model)
+    if set(variables) != set(weights):
+        raise ValueError(f"weight names differ: model {sorted(variables)} vs {sorted(weights)}")
+    for name, var in variables.items():
+        if tuple(var.shape) != weights[name].shape:
+            raise ValueError(f"{name}: shape {tuple(var.shape)} vs {weights[name].shape}")
+        var.assign(weights[name])
+
+
+class _StepClock(keras.callbacks.Callback):
+    def __init__(self, timer: StepTimer, batch_size: int, n: int) -> None:
+        super().__init__()
+        self.timer, self.batch_size, self.n = timer, batch_size, n
+
+    def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
+        self.timer.begin()
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        keras.ops.convert_to_numpy(logs["loss"])  # host read: the step is really done
+        self.timer.end(min(self.batch_size, self.n - batch * self.batch_size))
+
+
+class KerasStack:
+    def __init__(self, info: StackInfo, family: ModuleType, spec: object,
+                 opt_cfg: OptimizerConfig, seed: int, batch_size: int) -> None:
+        if keras.backend.backend() != info.backend:
+            raise RuntimeError(f"Keras backend is {keras.backend.backend()}, "
+                               f"stack {info.name} needs {info.backend}")
+        self.info, self.family, self.spec = info, family, spec
+        self.opt_cfg, self.seed, self.batch_size = opt_cfg, seed, batch_size
+        self.backend: ModuleType = import_module(
+            f"twinbench.stacks.keras_backends.{info.backend}")
+        self.loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+    def configure_threads(self, threads: int) -> dict[str, object]:
+        return self.backend.configure_threads(threads)
+
+    def to_native(self, x: np.ndarray) -> np.ndarray:
+        return x  # the canonical layout is Keras's
+
+    def _new_model(self, weights: dict[str, np.ndarray]) -> keras.Model:
+        model = self.family.build(self.spec, self.seed)
+        load_canonical(model, weights)
+        return model
+
+    def build(self, weights: dict[str, np.ndarray]) -> None:
+        self.model = self._new_model(weights)
+        c = self.opt_cfg
+        self.model.compile(
+            optimizer=keras.optimizers.Adam(c.learning_rate, c.beta_1, c.beta_2, c.epsilon),
+            loss=self.loss_fn,
+            jit_compile=self.info.jit_compile,  # explicit: "auto" differs per backend
+        )
+
+    @property
+    def resolved_jit_compile(self) -> bool:
+        return bool(self.model.jit_compile)
+
+    def export_weights(self) -> dict[str, np.ndarray]:
+        return {k: keras.ops.convert_to_numpy(v.value)
+                for k, v in variables_by_name(self.model).items()}
+
+    def param_count(self) -> int:
+        return int(self.model.count_params())
+
+    def train_epoch(self, x: np.ndarray, y: np.ndarray, timer: StepTimer) -> float:
+        clock = _StepClock(timer, self.batch_size, len(y))
+        hist = self.model.fit(x, y, batch_size=self.batch_size, epochs=1, shuffle=False,
+                              verbose=0, callbacks=[clock])
+        return float(hist.history["loss"][-1])
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        return self.model.predict(x, batch_size=256, verbose=0)
+
+    def inference_paths(self) -> tuple[str, dict[str, InferFn]]:
+        m = self.model
+        return "predict", {
+            "predict": lambda xb: m.predict(xb, verbose=0),
+            "__call__": lambda xb: keras.ops.convert_to_numpy(m(xb, training=False)),
+            "predict_on_batch": m.predict_on_batch,
+            "compiled": self.backend.compiled_predict(m, bool(self.info.jit_compile)),
+        }
+
+    def probe(self, weights: dict[str, np.ndarray], x: np.ndarray, y: np.ndarray) -> Probe:
+        model = self._new_model(weights)
+        logits, loss, grads = self.backend.grads(model, self.loss_fn, x, y)
+        names = [v.path.split("/", 1)[1] for v in model.trainable_variables]
+        return Probe(logits, loss, dict(zip(names, grads)))
+
+    def versions(self) -> dict[str, str]:
+        return {"keras": keras.__version__, **self.backend.versions()}

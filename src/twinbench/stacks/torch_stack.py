@@ -1,0 +1,131 @@
+"""PyTorch adapter (`torch` and `torch-compile`). Imported only in a cell's process.
+
+A training step (`StepTimer.begin` .. `end`): numpy batch -> tensor, zero_grad, forward,
+cross-entropy, backward, optimizer step, `loss.item()` (the host read that ends it).
+"""
+
+from __future__ import annotations
+
+import math
+from types import ModuleType
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from twinbench.config import OptimizerConfig
+from twinbench.measure.timing import StepTimer
+from twinbench.stacks import StackInfo
+from twinbench.stacks.base import InferFn, Probe
+
+
+class KerasEpsilonAdam(torch.optim.Adam):
+    """torch Adam with Keras's epsilon placement, exactly.
+
+    Keras: w -= lr*sqrt(bc2)/bc1 * m / (sqrt(v) + eps)
+    torch: w -= lr/bc1 * m / (sqrt(v)/sqrt(bc2) + eps_t)
+    They are equal when eps_t = eps / sqrt(bc2), bc2 = 1 - beta2^t; set before each step.
+    """
+
+    def __init__(self, params, cfg: OptimizerConfig) -> None:
+        super().__init__(params, lr=cfg.learning_rate, betas=(cfg.beta_1, cfg.beta_2),
+                         eps=cfg.epsilon)
+        self.keras_eps, self.beta_2, self.t = cfg.epsilon, cfg.beta_2, 0
+
+    def step(self, closure=None):  # type: ignore[override]
+        self.t += 1
+        for group in self.param_groups:
+            group["eps"] = self.keras_eps / math.sqrt(1.0 - self.beta_2**self.t)
+        return super().step(closure)
+
+
+class TorchStack:
+    def __init__(self, info: StackInfo, family: ModuleType, spec: object,
+                 opt_cfg: OptimizerConfig, seed: int, batch_size: int) -> None:
+        self.info, self.family, self.spec = info, family, spec
+        self.opt_cfg, self.seed, self.batch_size = opt_cfg, seed, batch_size
+
+    def configure_threads(self, threads: int) -> dict[str, object]:
+        torch.set_num_threads(threads)
+        torch.set_num_interop_threads(threads)
+        return {"torch.num_threads": torch.get_num_threads(),
+                "torch.num_interop_threads": torch.get_num_interop_threads()}
+
+    def to_native(self, x: np.ndarray) -> np.ndarray:
+        if x.ndim == 4:  # images: NHWC -> NCHW
+            return np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+        return x
+
+    def _new_model(self, weights: dict[str, np.ndarray]) -> tuple[torch.nn.Module, object]:
+        torch.manual_seed(self.seed)  # dropout masks
+        model = self.family.build(self.spec, self.seed)
+        state = self.family.to_torch(self.spec, weights)
+        model.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in state.items()})
+        fwd = torch.compile(model) if self.info.torch_compile else model
+        return model, fwd
+
+    def build(self, weights: dict[str, np.ndarray]) -> None:
+        self.model, self.fwd = self._new_model(weights)
+        self.opt = KerasEpsilonAdam(self.model.parameters(), self.opt_cfg)
+
+    def export_weights(self) -> dict[str, np.ndarray]:
+        state = {k: v.detach().numpy() for k, v in self.model.state_dict().items()}
+        return self.family.from_torch(self.spec, state)
+
+    def param_count(self) -> int:
+        return sum(p.numel() for p in self.model.parameters())
+
+    def train_epoch(self, x: np.ndarray, y: np.ndarray, timer: StepTimer) -> float:
+        self.model.train()
+        total = 0.0
+        for i in range(0, len(y), self.batch_size):
+            timer.begin()
+            xb = torch.from_numpy(x[i:i + self.batch_size])
+            yb = torch.from_numpy(y[i:i + self.batch_size])
+            self.opt.zero_grad(set_to_none=True)
+            loss = F.cross_entropy(self.fwd(xb), yb)
+            loss.backward()
+            self.opt.step()
+            value = loss.item()
+            timer.end(len(yb))
+            total += value * len(yb)
+        return total / len(y)
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        self.model.eval()
+        with torch.inference_mode():
+            return np.concatenate([self.fwd(torch.from_numpy(x[i:i + 256])).numpy()
+                                   for i in range(0, len(x), 256)])
+
+    def inference_paths(self) -> tuple[str, dict[str, InferFn]]:
+        self.model.eval()
+        model, fwd = self.model, self.fwd
+
+        def no_grad(xb: np.ndarray) -> np.ndarray:
+            with torch.no_grad():
+                return model(torch.from_numpy(xb)).numpy()
+
+        def inference_mode(xb: np.ndarray) -> np.ndarray:
+            with torch.inference_mode():
+                return model(torch.from_numpy(xb)).numpy()
+
+        def compiled(xb: np.ndarray) -> np.ndarray:
+            with torch.inference_mode():
+                return fwd(torch.from_numpy(xb)).numpy()
+
+        if self.info.torch_compile:
+            return "compiled", {"compiled": compiled, "inference_mode": inference_mode}
+        return "no_grad", {"no_grad": no_grad, "inference_mode": inference_mode}
+
+    def probe(self, weights: dict[str, np.ndarray], x: np.ndarray, y: np.ndarray) -> Probe:
+        model, fwd = self._new_model(weights)
+        model.eval()  # dropout off
+        logits = fwd(torch.from_numpy(x))
+        loss = F.cross_entropy(logits, torch.from_numpy(y))
+        loss.backward()
+        grads = {k: p.grad.numpy() for k, p in model.named_parameters()}
+        return Probe(logits.detach().numpy(), float(loss.item()),
+                     self.family.from_torch(self.spec, grads))
+
+    def versions(self) -> dict[str, str]:
+        return {"torch": torch.__version__}
