@@ -66,12 +66,12 @@ def skipped_cell(task: str, stack: str) -> Cell | None:
                 reason=f"{', '.join(missing)} not installed: pip install 'twinbench[{extra}]'")
 
 
-def execute_cell(p: Plan, task: str, stack: str) -> Cell:
+def execute_cell(p: Plan, task: str, stack: str, mode: str = "full") -> Cell:
     cell_dir = p.out_dir / "cells" / f"{task}__{stack}"
     cell_dir.mkdir(parents=True, exist_ok=True)
     job = CellJob(task=task, model=TASKS[task].model, stack=stack, run=p.config,
                   cpus=p.cpus, spawn_wall=time.time(), result_path=cell_dir / "result.json",
-                  parity_path=cell_dir / "probe.npz")
+                  parity_path=cell_dir / "probe.npz", mode=mode)
     raw = run_cell(job, STACKS[stack], cell_dir, p.config.cell_timeout_s)
     return Cell(task=task, model=job.model, stack=stack, **raw)
 
@@ -92,14 +92,15 @@ def check_parity(results: Results, out_dir: Path) -> None:
 
 
 def run(config: RunConfig | None = None, events: Events | None = None,
-        **overrides: Any) -> Results:
+        mode: str = "full", planned: Plan | None = None, **overrides: Any) -> Results:
     """Run the cells of `config` (or of RunConfig(**overrides)); one process per cell.
+    mode="probe" only builds each twin and records its parity probe (fast).
 
     results.json is rewritten after every cell, so a crash never loses finished cells.
     """
     config = config or RunConfig(**overrides)
     events = events or Events()
-    p = plan(config)
+    p = planned or plan(config)
     p.out_dir.mkdir(parents=True, exist_ok=True)
     results = Results(run_id=p.run_id, environment=environment.capture(),
                       config=config.model_dump(mode="json"))
@@ -107,7 +108,7 @@ def run(config: RunConfig | None = None, events: Events | None = None,
     events.on_start(len(cells))
     for task, stack in cells:
         events.on_cell_start(task, stack)
-        cell = skipped_cell(task, stack) or execute_cell(p, task, stack)
+        cell = skipped_cell(task, stack) or execute_cell(p, task, stack, mode)
         results.cells.append(cell)
         results.write(p.out_dir)
         events.on_cell_end(cell)

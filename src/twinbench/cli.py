@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Optional
 
@@ -13,8 +14,9 @@ from rich.table import Table
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Twin models in PyTorch and Keras 3, proven equal, then measured.")
-console = Console()
-err = Console(stderr=True)
+# Piped output (CI logs, files) gets a wide console so tables are never cut off.
+console = Console(width=None if sys.stdout.isatty() else 220)
+err = Console(stderr=True, width=None if sys.stderr.isatty() else 400)
 
 
 def fail(message: str, code: int = 2) -> None:
@@ -60,7 +62,7 @@ def run(
     latency_calls: int = typer.Option(300, help="Timed batch-1 calls per inference path."),
 ) -> None:
     """Train, evaluate and time every twin; write results.json and print a summary."""
-    from twinbench.api import TwinbenchError, run as api_run
+    from twinbench.api import TwinbenchError, plan, run as api_run
     from twinbench.config import RunConfig
     from twinbench.report.console import summary_table
 
@@ -71,16 +73,16 @@ def run(
         kwargs["threads"] = threads
     try:
         config = RunConfig(**kwargs)
+        planned = plan(config)  # validates names before anything starts
         with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn(
                 "{task.completed}/{task.total}"), TimeElapsedColumn(), console=console) as p:
-            results = api_run(config, events=_progress_events(p))
+            results = api_run(config, events=_progress_events(p), planned=planned)
     except ValidationError as e:
         fail(_validation_message(e))
     except TwinbenchError as e:
         fail(str(e))
     console.print(summary_table(results))
-    out_dir = config.out or Path("runs") / results.run_id
-    console.print(f"results: {out_dir / 'results.json'}")
+    console.print(f"results: {planned.out_dir / 'results.json'}")
 
 
 @app.command("stacks")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -62,3 +63,4 @@ class CellJob(BaseModel):
     spawn_wall: float  # time.time() just before the process was spawned
     result_path: Path
     parity_path: Path
+    mode: Literal["full", "probe"] = "full"  # probe: build, round-trip, parity probe only

@@ -126,29 +126,32 @@ def measure(job: CellJob, info: StackInfo, fault: Callable[[str], None]) -> dict
     x_train, x_test = stack.to_native(data.x_train), stack.to_native(data.x_test)
     t_build = time.time()
     stack.build(weights)
-    roundtrip = roundtrip_max_abs(stack, weights)
+    parity = {"weights_roundtrip_max_abs": roundtrip_max_abs(stack, weights)}
+    metrics: dict = {"import_s": import_s}
+    if job.mode == "full":
+        fault("train")
+        metrics.update(train_and_time(stack, job, data, x_train, x_test, t_build))
+    parity.update(save_probe(stack, weights, x_test, data.y_test, job.parity_path))
+    metrics["peak_rss_mb"] = peak_rss_mb()
+    settings = cell_settings(job, info, stack, thread_settings, spec)
+    return {"params": stack.param_count(), "metrics": metrics, "settings": settings,
+            "parity": parity, "dataset": data.summary()}
+
+
+def train_and_time(stack: Stack, job: CellJob, data, x_train, x_test, t_build: float) -> dict:
     timer = StepTimer()
-    fault("train")
     curve = train(stack, job, data, x_train, x_test, timer)
-    fault("infer")
-    metrics = {
+    return {
         "accuracy": curve[-1]["test_accuracy"],
         "train_samples_per_s": median_iqr(
             timer.throughputs(job.run.warmup_steps, job.run.batch_size)),
         "first_step_s": timer.first_end_wall - job.spawn_wall,
         "first_step_from_build_s": timer.first_end_wall - t_build,
         "first_step_compute_s": timer.durations_s[0],
-        "import_s": import_s,
         "epochs": curve,
         **latency_b1(stack, x_test, job),
         **throughput_b256(stack, x_test, job),
     }
-    parity = {"weights_roundtrip_max_abs": roundtrip,
-              **save_probe(stack, weights, x_test, data.y_test, job.parity_path)}
-    metrics["peak_rss_mb"] = peak_rss_mb()
-    settings = cell_settings(job, info, stack, thread_settings, spec)
-    return {"params": stack.param_count(), "metrics": metrics, "settings": settings,
-            "parity": parity, "dataset": data.summary()}
 
 
 def cell_settings(job: CellJob, info: StackInfo, stack: Stack, threads: dict, spec) -> dict:

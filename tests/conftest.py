@@ -1,0 +1,29 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import twinbench
+from twinbench.results import Results
+
+QUICK = dict(epochs=1, latency_calls=5, latency_warmup=2, throughput_calls=2, warmup_steps=2)
+
+
+@pytest.fixture(scope="session")
+def probe_run(tmp_path_factory: pytest.TempPathFactory) -> Results:
+    """Every stack built from the canonical weights and probed once (no training)."""
+    return twinbench.run(mode="probe", out=tmp_path_factory.mktemp("probe"))
+
+
+@pytest.fixture(scope="session")
+def crash_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Results, Path]:
+    """A short full run of two stacks where the torch cell is made to crash mid-training."""
+    out = tmp_path_factory.mktemp("crash")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("TWINBENCH_FAULT", "torch:crash@train")
+    try:
+        results = twinbench.run(stacks=("torch", "keras-jax"), out=out, threads=1, **QUICK)
+    finally:
+        mp.undo()
+    return results, out

@@ -1,0 +1,82 @@
+"""The per-cell process runner: crashes, time-outs and missing frameworks never stop a run."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+import twinbench
+from twinbench.api import skipped_cell
+from twinbench.results import Results
+
+from conftest import QUICK
+
+
+def test_a_crashing_cell_is_failed_and_the_others_complete(crash_run):
+    results, out = crash_run
+    torch_cell, jax_cell = results.cells
+    assert torch_cell.status == "failed"
+    assert "SIGABRT" in torch_cell.reason
+    assert "injected fault 'crash'" in torch_cell.stderr_tail
+    assert jax_cell.status == "ok" and jax_cell.params == 34_826
+    stored = Results.read(out / "results.json")
+    assert [c.status for c in stored.cells] == ["failed", "ok"]
+
+
+def test_full_cell_reports_every_contract_metric(crash_run):
+    cell = crash_run[0].cells[1]
+    m = cell.metrics
+    assert 0.0 <= m["accuracy"] <= 1.0
+    assert set(m["train_samples_per_s"]) >= {"median", "iqr"}
+    assert m["first_step_s"] > m["first_step_from_build_s"] > 0
+    assert set(m["latency_b1_ms"]) >= {"p50", "p90", "p99", "path"}
+    paths = m["latency_b1_by_path"]
+    assert set(paths) == {"predict", "__call__", "predict_on_batch", "compiled"}
+    assert [k for k, v in paths.items() if v["idiomatic"]] == ["predict"]
+    fastest = m["latency_b1_ms"]["path"]
+    assert m["latency_b1_ms"]["p50"] == min(v["p50"] for v in paths.values() if "p50" in v)
+    assert paths[fastest]["p50"] == m["latency_b1_ms"]["p50"]
+    assert m["infer_samples_per_s_b256"] > 0 and m["peak_rss_mb"] > 0
+    assert cell.settings["affinity"] == [0] and cell.settings["threads"] == 1
+    assert len(m["epochs"]) == 1
+
+
+def test_a_hanging_cell_is_killed_at_the_timeout(tmp_path, monkeypatch):
+    monkeypatch.setenv("TWINBENCH_FAULT", "torch:hang@train")
+    results = twinbench.run(stacks=("torch",), out=tmp_path, cell_timeout_s=20, **QUICK)
+    (cell,) = results.cells
+    assert cell.status == "failed" and "timed out after 20 s" in cell.reason
+    assert "injected fault 'hang'" in cell.stderr_tail
+
+
+def test_missing_framework_is_skipped_with_the_pip_extra(monkeypatch):
+    monkeypatch.setattr("twinbench.api.missing_modules", lambda info: ["tensorflow"])
+    cell = skipped_cell("digits", "keras-tensorflow")
+    assert cell.status == "skipped"
+    assert "pip install 'twinbench[tensorflow]'" in cell.reason
+
+
+def cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "twinbench.cli", *args],
+                          capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["run", "--stacks", "nope"], "valid: torch, torch-compile, keras-tensorflow"),
+    (["run", "--tasks", "nope"], "valid: digits"),
+    (["run", "--epochs", "0"], "--epochs"),
+])
+def test_bad_input_is_one_line_and_exit_2(args, needle):
+    r = cli(*args)
+    assert r.returncode == 2
+    assert needle in r.stderr and "Traceback" not in r.stderr + r.stdout
+    assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_stacks_command_lists_all_six_with_versions():
+    r = cli("stacks")
+    assert r.returncode == 0
+    for name in ("torch-compile", "keras-tensorflow-xla", "keras-jax", "keras-torch"):
+        assert name in r.stdout
+    assert "installed" in r.stdout

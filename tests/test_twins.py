@@ -1,0 +1,64 @@
+"""The twins in every installed stack: same parameter count, weights that round-trip
+through each framework bit for bit, and forward/gradient parity on the same weights."""
+
+import json
+
+import pytest
+
+from twinbench.stacks import STACKS
+
+
+def test_every_stack_builds_the_same_twin(probe_run):
+    assert [c.stack for c in probe_run.cells] == list(STACKS)
+    for c in probe_run.cells:
+        assert c.status == "ok", (c.stack, c.reason, getattr(c, "stderr_tail", ""))
+        assert c.params == 34_826, c.stack
+
+
+def test_canonical_weights_round_trip_exactly_in_each_stack(probe_run):
+    for c in probe_run.cells:
+        assert c.parity["weights_roundtrip_max_abs"] == 0.0, c.stack
+
+
+@pytest.mark.parametrize("check", ["forward_max_abs", "grad_max_rel", "loss_abs"])
+def test_twins_agree_on_the_same_weights(probe_run, check):
+    for c in probe_run.cells:
+        assert c.parity["reference"] == "torch"
+        result = c.parity["checks"][check]
+        assert result["pass"] and result["value"] <= result["tolerance"], (c.stack, result)
+    assert probe_run.cell("digits", "keras-jax").parity["checks"]["forward_max_abs"][
+        "tolerance"] == 1e-5
+
+
+def test_no_foreign_framework_enters_a_cell_process(probe_run):
+    """Trap: `import keras` imports jax on every backend unless kept out."""
+    for c in probe_run.cells:
+        assert c.settings["foreign_modules_loaded"] == [], c.stack
+    assert "jax" in probe_run.cell("digits", "keras-torch").settings["foreign_imports_refused"]
+
+
+def test_jit_compile_is_explicit_and_recorded(probe_run):
+    for c in probe_run.cells:
+        info = STACKS[c.stack]
+        assert c.settings["jit_compile"] == info.jit_compile
+        if info.framework == "keras":
+            assert c.settings["jit_compile_resolved"] == info.jit_compile, c.stack
+
+
+def test_thread_count_is_applied_in_each_cell(probe_run):
+    threads = probe_run.config["threads"]
+    for c in probe_run.cells:
+        assert len(c.settings["affinity"]) == threads, c.stack
+        applied = c.settings["thread_settings"]
+        for key in ("torch.num_threads", "tf.intra_op"):
+            if key in applied:
+                assert applied[key] == threads, (c.stack, applied)
+
+
+def test_results_json_matches_the_returned_object(probe_run, tmp_path):
+    on_disk = json.loads((probe_run.environment and
+                          __import__("pathlib").Path(probe_run.cells[0].parity["probe_path"])
+                          .parents[2] / "results.json").read_text())
+    assert on_disk["schema_version"] == 1
+    assert [c["stack"] for c in on_disk["cells"]] == [c.stack for c in probe_run.cells]
+    assert on_disk["environment"]["cpu_model"]
