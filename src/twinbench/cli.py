@@ -53,7 +53,7 @@ def _progress_events(progress: Progress):
 def run(
     tasks: str = typer.Option("quick", help="Tasks or groups, comma-separated (quick, image, digits)."),
     stacks: str = typer.Option("all", help="Stacks, comma-separated; see `twinbench stacks`."),
-    epochs: int = typer.Option(8, help="Training epochs per cell."),
+    epochs: int = typer.Option(10, help="Training epochs per cell."),
     batch_size: int = typer.Option(32, help="Training batch size (same in every stack)."),
     seed: int = typer.Option(0, help="Seed of the split, initial weights and batch order."),
     threads: Optional[int] = typer.Option(None, help="Threads per cell [default: all CPUs]."),

@@ -37,7 +37,7 @@ class RunConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     tasks: tuple[str, ...] = ("quick",)
     stacks: tuple[str, ...] = ()  # empty: every stack
-    epochs: int = Field(8, ge=1, le=1000)
+    epochs: int = Field(10, ge=1, le=1000)
     batch_size: int = Field(32, ge=1, le=65536)
     seed: int = Field(0, ge=0)
     threads: int = Field(default_factory=lambda: len(available_cpus()), ge=1)
