@@ -12,8 +12,11 @@ QUICK = dict(epochs=1, latency_calls=5, latency_warmup=2, throughput_calls=2, wa
 
 @pytest.fixture(scope="session")
 def probe_run(tmp_path_factory: pytest.TempPathFactory) -> Results:
-    """Every stack built from the canonical weights and probed once (no training)."""
-    return twinbench.run(mode="probe", out=tmp_path_factory.mktemp("probe"))
+    """`verify` of every model on every stack: built from the canonical weights, probed,
+    stepped with SGD and Adam (no timing)."""
+    from twinbench.api import verify
+
+    return verify(models=["cnn"], out=tmp_path_factory.mktemp("probe"))
 
 
 @pytest.fixture(scope="session")

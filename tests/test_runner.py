@@ -22,6 +22,8 @@ def test_a_crashing_cell_is_failed_and_the_others_complete(crash_run):
     assert jax_cell.status == "ok" and jax_cell.params == 34_826
     stored = Results.read(out / "results.json")
     assert [c.status for c in stored.cells] == ["failed", "ok"]
+    assert stored.cells[1].parity["pass"] is True  # quick checks ran before timing
+    assert stored.cells[1].parity["checks_run"][0] == "forward_max_abs"
 
 
 def test_full_cell_reports_every_contract_metric(crash_run):
@@ -80,3 +82,10 @@ def test_stacks_command_lists_all_six_with_versions():
     for name in ("torch-compile", "keras-tensorflow-xla", "keras-jax", "keras-torch"):
         assert name in r.stdout
     assert "installed" in r.stdout
+
+
+def test_results_to_dataframe_flattens_metrics(crash_run):
+    pytest.importorskip("pandas")
+    df = crash_run[0].to_dataframe()
+    assert list(df["stack"]) == ["torch", "keras-jax"]
+    assert df.loc[1, "latency_b1_ms.p50"] > 0 and df.loc[1, "params"] == 34_826

@@ -2,6 +2,10 @@
 through each framework bit for bit, and forward/gradient parity on the same weights."""
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -20,7 +24,9 @@ def test_canonical_weights_round_trip_exactly_in_each_stack(probe_run):
         assert c.parity["weights_roundtrip_max_abs"] == 0.0, c.stack
 
 
-@pytest.mark.parametrize("check", ["forward_max_abs", "grad_max_rel", "loss_abs"])
+@pytest.mark.parametrize("check", ["param_count", "forward_max_abs", "forward_max_rel",
+                                   "loss_abs", "grad_max_rel", "sgd_update_rel",
+                                   "adam_update_rel", "loss_10_steps_max_rel"])
 def test_twins_agree_on_the_same_weights(probe_run, check):
     for c in probe_run.cells:
         assert c.parity["reference"] == "torch"
@@ -55,10 +61,35 @@ def test_thread_count_is_applied_in_each_cell(probe_run):
                 assert applied[key] == threads, (c.stack, applied)
 
 
-def test_results_json_matches_the_returned_object(probe_run, tmp_path):
-    on_disk = json.loads((probe_run.environment and
-                          __import__("pathlib").Path(probe_run.cells[0].parity["probe_path"])
-                          .parents[2] / "results.json").read_text())
+def test_verify_json_matches_the_returned_object(probe_run):
+    out_dir = Path(probe_run.cells[0].parity["probe_path"]).parents[2]
+    on_disk = json.loads((out_dir / "verify.json").read_text())
     assert on_disk["schema_version"] == 1
     assert [c["stack"] for c in on_disk["cells"]] == [c.stack for c in probe_run.cells]
     assert on_disk["environment"]["cpu_model"]
+
+
+def test_verify_catches_the_broken_twin_and_names_the_check(tmp_path):
+    """Fixture: a torch twin that loads the Dense kernel without the flatten-order fix."""
+    env = {**os.environ, "TWINBENCH_FIXTURES": "1"}
+    r = subprocess.run([sys.executable, "-m", "twinbench.cli", "verify", "--models",
+                        "cnn-broken-flatten", "--stacks", "torch,keras-torch", "--out",
+                        str(tmp_path)], env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 1, r.stderr[-2000:]
+    assert "FAIL cnn-broken-flatten keras-torch: forward_max_abs" in r.stderr
+    stored = json.loads((tmp_path / "verify.json").read_text())
+    cell = stored["cells"][1]
+    assert cell["parity"]["pass"] is False
+    assert cell["parity"]["checks"]["param_count"]["pass"] is True  # counts cannot see it
+    assert cell["parity"]["checks"]["forward_max_abs"]["value"] > 1e-2
+
+
+def test_a_cell_failing_parity_is_marked_unverified():
+    from twinbench.api import attach_parity
+    from twinbench.results import Cell
+
+    probe = Cell(task="digits", model="cnn", stack="keras-jax", status="ok",
+                 parity={"pass": False, "failure": "forward_max_abs 0.3 > 1e-05"})
+    timed = Cell(task="digits", model="cnn", stack="keras-jax", status="ok")
+    attach_parity(timed, [probe])
+    assert timed.status == "unverified" and timed.reason == "forward_max_abs 0.3 > 1e-05"

@@ -1,9 +1,10 @@
-"""`twinbench.run(...)`: the Python API that the CLI is a thin layer over."""
+"""The Python API that the CLI is a thin layer over: `twinbench.run(...)` and
+`twinbench.api.verify(...)`."""
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
@@ -11,7 +12,8 @@ from typing import Any, Callable
 from twinbench import environment
 from twinbench.config import CellJob, RunConfig, available_cpus
 from twinbench.data.registry import TASKS, resolve_tasks
-from twinbench.parity.compare import compare, load_probe
+from twinbench.models import resolve_models, spec_module
+from twinbench.parity.compare import QUICK_CHECKS, compare, first_failure, load_probe
 from twinbench.results import Cell, Results
 from twinbench.runner.local import run_cell
 from twinbench.stacks import STACKS, missing_modules, resolve_stacks
@@ -27,7 +29,7 @@ class TwinbenchError(ValueError):
 class Events:
     """Hooks for a progress display; every one is optional."""
 
-    on_start: Callable[[int], None] = lambda total: None
+    on_start: Callable[[int, str], None] = lambda total, phase: None
     on_cell_start: Callable[[str, str], None] = lambda task, stack: None
     on_cell_end: Callable[[Cell], None] = lambda cell: None
 
@@ -35,83 +37,144 @@ class Events:
 @dataclass(frozen=True)
 class Plan:
     config: RunConfig
-    tasks: list[str]
-    stacks: list[str]
+    cells: list[tuple[str, str, str]]  # (task, model, stack)
     out_dir: Path
     run_id: str
-    cpus: tuple[int, ...] = field(default_factory=tuple)
+    cpus: tuple[int, ...]
 
 
-def plan(config: RunConfig) -> Plan:
+def _validated(fn: Callable, names: list[str]) -> list[str]:
     try:
-        tasks = resolve_tasks(list(config.tasks))
-        stacks = resolve_stacks(list(config.stacks))
+        return fn(names)
     except ValueError as e:
         raise TwinbenchError(str(e)) from None
+
+
+def plan(config: RunConfig, models: list[str] | None = None) -> Plan:
+    """Validate every name and the thread count; decide the cells and the output folder.
+    With `models`, the cells are those models on their probe task (for `verify`)."""
+    stacks = _validated(resolve_stacks, list(config.stacks))
+    if models is not None:
+        pairs = [(spec_module(m).PROBE_TASK, m) for m in _validated(resolve_models, models)]
+    else:
+        pairs = [(t, TASKS[t].model) for t in _validated(resolve_tasks, list(config.tasks))]
     cpus = available_cpus()
     if config.threads > len(cpus):
         raise TwinbenchError(f"--threads {config.threads} exceeds the {len(cpus)} CPUs "
                              f"this process may use; valid: 1..{len(cpus)}")
     run_id = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
     out_dir = Path(config.out) if config.out else Path("runs") / run_id
-    return Plan(config, tasks, stacks, out_dir, run_id, tuple(cpus[: config.threads]))
+    cells = [(t, m, s) for t, m in pairs for s in stacks]
+    return Plan(config, cells, out_dir, run_id, tuple(cpus[: config.threads]))
 
 
-def skipped_cell(task: str, stack: str) -> Cell | None:
+def skipped_cell(task: str, stack: str, model: str | None = None) -> Cell | None:
     missing = missing_modules(STACKS[stack])
     if not missing:
         return None
     extra = STACKS[stack].extra
-    return Cell(task=task, model=TASKS[task].model, stack=stack, status="skipped",
+    return Cell(task=task, model=model or TASKS[task].model, stack=stack, status="skipped",
                 reason=f"{', '.join(missing)} not installed: pip install 'twinbench[{extra}]'")
 
 
-def execute_cell(p: Plan, task: str, stack: str, mode: str = "full") -> Cell:
-    cell_dir = p.out_dir / "cells" / f"{task}__{stack}"
+def execute_cell(p: Plan, cell: tuple[str, str, str], mode: str, level: str = "quick",
+                 folder: str = "cells") -> Cell:
+    task, model, stack = cell
+    skipped = skipped_cell(task, stack, model)
+    if skipped:
+        return skipped
+    cell_dir = p.out_dir / folder / f"{task}__{model}__{stack}"
     cell_dir.mkdir(parents=True, exist_ok=True)
-    job = CellJob(task=task, model=TASKS[task].model, stack=stack, run=p.config,
-                  cpus=p.cpus, spawn_wall=time.time(), result_path=cell_dir / "result.json",
-                  parity_path=cell_dir / "probe.npz", mode=mode)
+    job = CellJob(task=task, model=model, stack=stack, run=p.config, cpus=p.cpus,
+                  spawn_wall=time.time(), result_path=cell_dir / "result.json",
+                  parity_path=cell_dir / "probe.npz", mode=mode, parity_level=level)
     raw = run_cell(job, STACKS[stack], cell_dir, p.config.cell_timeout_s)
-    return Cell(task=task, model=job.model, stack=stack, **raw)
+    return Cell(task=task, model=model, stack=stack, **raw)
 
 
-def check_parity(results: Results, out_dir: Path) -> None:
-    """Compare every ok cell's probe with the reference stack's, per task."""
-    for task in {c.task for c in results.cells}:
-        ok = [c for c in results.cells if c.task == task and c.status == "ok"
+def check_parity(cells: list[Cell]) -> None:
+    """Compare every probed cell with the reference stack's probe of the same model."""
+    for key in {(c.task, c.model) for c in cells}:
+        ok = [c for c in cells if (c.task, c.model) == key and c.status == "ok"
               and "probe_path" in c.parity]
-        if len(ok) < 2:
+        if not ok:
             continue
         ref = next((c for c in ok if c.stack == REFERENCE_STACK), ok[0])
         ref_probe = load_probe(Path(ref.parity["probe_path"]))
         for c in ok:
-            checks = compare(load_probe(Path(c.parity["probe_path"])), ref_probe)
+            checks = {"param_count": {"value": abs(c.params - ref.params), "tolerance": 0,
+                                      "pass": c.params == ref.params},
+                      **compare(load_probe(Path(c.parity["probe_path"])), ref_probe)}
             c.parity.update({"reference": ref.stack, "checks": checks,
-                             "pass": all(v["pass"] for v in checks.values())})
+                             "pass": all(v["pass"] for v in checks.values()),
+                             "failure": first_failure(checks)})
+
+
+def _execute_all(p: Plan, results: Results, events: Events, mode: str, level: str,
+                 folder: str, after: Callable[[Cell], None] = lambda cell: None) -> None:
+    events.on_start(len(p.cells), "parity probes" if mode == "probe" else "timed cells")
+    for cell in p.cells:
+        events.on_cell_start(cell[0], cell[2])
+        results.cells.append(execute_cell(p, cell, mode, level, folder))
+        after(results.cells[-1])
+        results.write(p.out_dir, results_name(folder))
+        events.on_cell_end(results.cells[-1])
+
+
+def results_name(folder: str) -> str:
+    return "results.json" if folder == "cells" else f"{folder}.json"
+
+
+def new_results(p: Plan) -> Results:
+    return Results(run_id=p.run_id, environment=environment.capture(),
+                   config=p.config.model_dump(mode="json"))
+
+
+def verify(config: RunConfig | None = None, models: list[str] | None = None,
+           events: Events | None = None, planned: Plan | None = None, level: str = "full",
+           **overrides: Any) -> Results:
+    """Build every twin from the canonical weights and run the parity checks; writes
+    `<out>/verify.json`. No timing, no training beyond the parity steps."""
+    config = config or RunConfig(**overrides)
+    p = planned or plan(config, models=models or [])
+    p.out_dir.mkdir(parents=True, exist_ok=True)
+    results = new_results(p)
+    _execute_all(p, results, events or Events(), "probe", level, "verify")
+    check_parity(results.cells)
+    results.write(p.out_dir, "verify.json")
+    return results
+
+
+def attach_parity(c: Cell, probes: list[Cell]) -> None:
+    """Copy the probe's verdict onto its timed cell; a failed check marks it unverified."""
+    probe = next((p for p in probes if (p.task, p.model, p.stack) == (c.task, c.model,
+                                                                       c.stack)), None)
+    if probe is None or c.status != "ok":
+        return
+    if probe.status != "ok":
+        c.parity = {"pass": False, "failure": f"parity probe {probe.status}: {probe.reason}"}
+    else:
+        c.parity = {**probe.parity, "checks_run": list(QUICK_CHECKS)}
+    if not c.parity.get("pass", False):
+        c.status, c.reason = "unverified", c.parity["failure"]
 
 
 def run(config: RunConfig | None = None, events: Events | None = None,
-        mode: str = "full", planned: Plan | None = None, **overrides: Any) -> Results:
-    """Run the cells of `config` (or of RunConfig(**overrides)); one process per cell.
-    mode="probe" only builds each twin and records its parity probe (fast).
+        planned: Plan | None = None, **overrides: Any) -> Results:
+    """Run every cell of `config` (or of RunConfig(**overrides)), one process per cell.
 
-    results.json is rewritten after every cell, so a crash never loses finished cells.
+    First the forward and gradient parity checks (a quick probe of each twin), then the
+    timed cells. results.json is rewritten after every cell: a crash loses nothing done.
     """
     config = config or RunConfig(**overrides)
     events = events or Events()
     p = planned or plan(config)
     p.out_dir.mkdir(parents=True, exist_ok=True)
-    results = Results(run_id=p.run_id, environment=environment.capture(),
-                      config=config.model_dump(mode="json"))
-    cells = [(t, s) for t in p.tasks for s in p.stacks]
-    events.on_start(len(cells))
-    for task, stack in cells:
-        events.on_cell_start(task, stack)
-        cell = skipped_cell(task, stack) or execute_cell(p, task, stack, mode)
-        results.cells.append(cell)
-        results.write(p.out_dir)
-        events.on_cell_end(cell)
-    check_parity(results, p.out_dir)
-    results.write(p.out_dir)
+    probes = new_results(p)
+    _execute_all(p, probes, events, "probe", "quick", "verify")
+    check_parity(probes.cells)
+    probes.write(p.out_dir, "verify.json")
+    results = new_results(p)
+    _execute_all(p, results, events, "full", "quick", "cells",
+                 after=lambda cell: attach_parity(cell, probes.cells))
     return results

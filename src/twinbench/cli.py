@@ -39,8 +39,13 @@ def _progress_events(progress: Progress):
     from twinbench.api import Events
 
     task_id = progress.add_task("cells", total=0)
+
+    def start(n: int, phase: str) -> None:
+        progress.reset(task_id, total=n)
+        progress.console.print(f"[bold]{phase}[/bold]")
+
     return Events(
-        on_start=lambda n: progress.update(task_id, total=n),
+        on_start=start,
         on_cell_start=lambda t, s: progress.update(task_id, description=f"{t} / {s}"),
         on_cell_end=lambda c: (progress.advance(task_id),
                                progress.console.print(f"  {c.task} / {c.stack}: {c.status}"
@@ -74,8 +79,7 @@ def run(
     try:
         config = RunConfig(**kwargs)
         planned = plan(config)  # validates names before anything starts
-        with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn(
-                "{task.completed}/{task.total}"), TimeElapsedColumn(), console=console) as p:
+        with _progress() as p:
             results = api_run(config, events=_progress_events(p), planned=planned)
     except ValidationError as e:
         fail(_validation_message(e))
@@ -83,6 +87,50 @@ def run(
         fail(str(e))
     console.print(summary_table(results))
     console.print(f"results: {planned.out_dir / 'results.json'}")
+
+
+@app.command()
+def verify(
+    models: str = typer.Option("all", help="Model families, comma-separated (cnn)."),
+    stacks: str = typer.Option("all", help="Stacks, comma-separated; see `twinbench stacks`."),
+    seed: int = typer.Option(0, help="Seed of the canonical weights and the probe batch."),
+    threads: Optional[int] = typer.Option(None, help="Threads per cell [default: all CPUs]."),
+    out: Optional[Path] = typer.Option(None, help="Output folder [default: runs/<run id>]."),
+    cell_timeout: float = typer.Option(900.0, help="Seconds before a cell is killed."),
+) -> None:
+    """Prove the twins equal: parameter count, forward, loss, gradients, optimizer steps
+    and a 10-step loss trajectory, each stack against the torch twin. Exit 1 on failure."""
+    from twinbench.api import TwinbenchError, plan
+    from twinbench.api import verify as api_verify
+    from twinbench.config import RunConfig
+    from twinbench.report.console import parity_table
+
+    kwargs = dict(stacks=split(stacks), seed=seed, out=out, cell_timeout_s=cell_timeout)
+    if threads is not None:
+        kwargs["threads"] = threads
+    try:
+        config = RunConfig(**kwargs)
+        planned = plan(config, models=list(split(models)))
+        with _progress() as p:
+            results = api_verify(config, events=_progress_events(p), planned=planned)
+    except ValidationError as e:
+        fail(_validation_message(e))
+    except TwinbenchError as e:
+        fail(str(e))
+    console.print(parity_table(results))
+    console.print(f"parity: {planned.out_dir / 'verify.json'}")
+    bad = [c for c in results.cells if c.status != "skipped" and not c.parity.get("pass")]
+    for c in bad:
+        err.print(f"[red]FAIL[/red] {c.model} {c.stack}: "
+                  f"{c.parity.get('failure') or c.reason}", highlight=False)
+    if bad:
+        raise typer.Exit(1)
+
+
+def _progress() -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(),
+                    TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
+                    console=console)
 
 
 @app.command("stacks")

@@ -15,7 +15,10 @@ def available_cpus() -> list[int]:
 
 
 class OptimizerConfig(BaseModel):
-    """Adam with Keras's update rule in both frameworks.
+    """Adam (default) or SGD with momentum, with Keras's update rule in both frameworks.
+
+    SGD: torch keeps v = mu*v + g and steps w -= lr*v; Keras keeps m = mu*m - lr*g and
+    steps w += m. With a constant learning rate m = -lr*v, so the two are the same.
 
     Keras adds epsilon to sqrt(v) *before* bias correction (Kingma & Ba's "epsilon hat");
     torch adds it after. The torch twin sets its eps to epsilon / sqrt(1 - beta2^t) before
@@ -23,8 +26,9 @@ class OptimizerConfig(BaseModel):
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
-    name: str = "adam"
+    name: Literal["adam", "sgd"] = "adam"
     learning_rate: float = Field(1e-3, gt=0)
+    momentum: float = Field(0.0, ge=0, lt=1)  # SGD only
     beta_1: float = Field(0.9, ge=0, lt=1)
     beta_2: float = Field(0.999, ge=0, lt=1)
     epsilon: float = Field(1e-7, gt=0)
@@ -63,4 +67,5 @@ class CellJob(BaseModel):
     spawn_wall: float  # time.time() just before the process was spawned
     result_path: Path
     parity_path: Path
-    mode: Literal["full", "probe"] = "full"  # probe: build, round-trip, parity probe only
+    mode: Literal["full", "probe"] = "full"  # probe: build and parity probe only, no timing
+    parity_level: Literal["quick", "full"] = "quick"  # full adds SGD/Adam steps, 10-step loss

@@ -9,7 +9,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 SCHEMA_VERSION = 1
-Status = Literal["ok", "failed", "skipped"]
+# "unverified": measured, but the twin failed a parity check (the reason names it).
+Status = Literal["ok", "failed", "skipped", "unverified"]
 
 
 class Cell(BaseModel):
@@ -34,9 +35,9 @@ class Results(BaseModel):
     config: dict[str, Any]
     cells: list[Cell] = Field(default_factory=list)
 
-    def write(self, out_dir: Path) -> Path:
-        """Write results.json atomically (a crash mid-write never leaves half a file)."""
-        path = out_dir / "results.json"
+    def write(self, out_dir: Path, name: str = "results.json") -> Path:
+        """Write atomically (a crash mid-write never leaves half a file)."""
+        path = out_dir / name
         tmp = path.with_suffix(".json.tmp")
         tmp.write_text(json.dumps(self.model_dump(mode="json"), indent=2))
         tmp.replace(path)

@@ -3,20 +3,40 @@
 
 from __future__ import annotations
 
+import os
 from importlib import import_module
 from types import ModuleType
 
-FAMILIES: tuple[str, ...] = ("cnn",)
+FAMILIES: dict[str, str] = {"cnn": "twinbench.models.cnn"}
+# Deliberately broken twins that `verify` must catch; offered only to the tests.
+FIXTURES: dict[str, str] = {
+    "cnn-broken-flatten": "twinbench.models.fixtures.cnn_broken_flatten",
+}
+
+
+def families() -> dict[str, str]:
+    if os.environ.get("TWINBENCH_FIXTURES") == "1":
+        return {**FAMILIES, **FIXTURES}
+    return FAMILIES
+
+
+def resolve_models(names: list[str] | None) -> list[str]:
+    known = families()
+    if not names or names == ["all"]:
+        return list(FAMILIES)
+    for n in names:
+        if n not in known:
+            raise ValueError(f"unknown model {n!r}; valid: {', '.join(FAMILIES)}")
+    return list(dict.fromkeys(names))
 
 
 def spec_module(family: str) -> ModuleType:
-    """The framework-free spec module of a family (`twinbench.models.<family>.spec`)."""
-    if family not in FAMILIES:
-        raise ValueError(f"unknown model {family!r}; valid: {', '.join(FAMILIES)}")
-    return import_module(f"twinbench.models.{family}.spec")
+    """The framework-free spec module of a family (`<package>.spec`)."""
+    resolve_models([family])
+    return import_module(f"{families()[family]}.spec")
 
 
 def twin_module(family: str, framework: str) -> ModuleType:
     """The twin of a family for `framework` in {"torch", "keras"}; imports that framework."""
-    spec_module(family)
-    return import_module(f"twinbench.models.{family}.{framework}_model")
+    resolve_models([family])
+    return import_module(f"{families()[family]}.{framework}_model")

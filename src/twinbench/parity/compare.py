@@ -1,13 +1,23 @@
-"""Compare each stack's probe (forward, loss, gradients on the canonical weights and one
-fixed batch, dropout off) with a reference stack's.
+"""Compare each stack's probe with a reference stack's probe. A probe is what a twin
+computes from the canonical initial weights (see runner/measure_cell.py:save_probe).
 
 Tolerances for float32 (machine epsilon 1.2e-7):
-- forward, max abs diff <= 1e-5: logits here are O(1) and a few thousand multiply-adds
-  feed each one; reordered float32 sums differ by ~1e-6, far below 1e-5, while any real
-  twin difference (a flipped flatten order, a missing bias) moves logits by >= 1e-2.
-- gradients, relative diff <= 1e-4, taken per tensor as max|a - b| / max|b| (norm-wise, so
+- forward, max abs diff <= 1e-5: logits are O(1) and a few thousand multiply-adds feed
+  each one; reordered float32 sums differ by ~1e-6 at most, while a real twin difference
+  (a flipped flatten order, a missing bias, another epsilon) moves logits by >= 1e-3.
+- gradients, relative diff <= 1e-4, per tensor as max|a - b| / max|b| (norm-wise, so
   near-zero entries cannot blow it up): backward passes sum over the batch and over
-  spatial positions, which costs about one more order of magnitude of rounding.
+  positions, which costs about one more order of magnitude of rounding.
+- weights after 1 and 3 optimizer steps, compared as the relative error of each tensor's
+  *update* (w_after - w_init), norm-wise: ||upd_a - upd_b|| / ||upd_b|| <= 1e-3. Adam
+  normalises every element, so an element whose gradient is mostly rounding noise (a
+  cancelling sum, a max-pool tie) can move by a fraction of lr in one stack and not in
+  the other: element-wise bounds would flag noise. A semantic difference (learning rate,
+  betas, momentum convention, bias correction) changes every element's update by several
+  percent, far above 1e-3.
+- loss over 10 training steps, relative <= 1e-3 per step: rounding differences compound
+  through the updates (each step's weights feed the next), so this bound is looser; any
+  semantic difference grows past it within a few steps.
 """
 
 from __future__ import annotations
@@ -17,7 +27,9 @@ from pathlib import Path
 import numpy as np
 
 TOLERANCES = {"forward_max_abs": 1e-5, "forward_max_rel": 1e-4, "loss_abs": 1e-5,
-              "grad_max_rel": 1e-4}
+              "grad_max_rel": 1e-4, "sgd_update_rel": 1e-3, "adam_update_rel": 1e-3,
+              "loss_10_steps_max_rel": 1e-3}
+QUICK_CHECKS = ("forward_max_abs", "forward_max_rel", "loss_abs", "grad_max_rel")
 
 
 def load_probe(path: Path) -> dict[str, np.ndarray]:
@@ -26,26 +38,71 @@ def load_probe(path: Path) -> dict[str, np.ndarray]:
 
 
 def rel(a: np.ndarray, b: np.ndarray) -> float:
-    scale = float(np.max(np.abs(b))) if b.size else 0.0
     diff = float(np.max(np.abs(a - b))) if a.size else 0.0
+    scale = float(np.max(np.abs(b))) if b.size else 0.0
     return diff / scale if scale > 0 else diff
 
 
-def compare(probe: dict[str, np.ndarray], ref: dict[str, np.ndarray]) -> dict[str, dict]:
-    """check -> {value, tolerance, pass, worst (for gradients)}."""
-    grads = sorted(k for k in ref if k.startswith("grad:"))
-    missing = [k for k in grads if k not in probe]
+def worst_rel(probe: dict, ref: dict, prefix: str) -> tuple[float, str] | None:
+    """Largest per-tensor relative diff over the keys starting with `prefix`."""
+    keys = sorted(k for k in ref if k.startswith(prefix))
+    if not keys:
+        return None
+    missing = [k for k in keys if k not in probe]
     if missing:
-        raise ValueError(f"probe lacks gradients {missing}")
-    grad_rel = {k[5:]: rel(probe[k], ref[k]) for k in grads}
-    worst = max(grad_rel, key=grad_rel.get)
-    values = {
-        "forward_max_abs": float(np.max(np.abs(probe["logits"] - ref["logits"]))),
-        "forward_max_rel": rel(probe["logits"], ref["logits"]),
-        "loss_abs": float(abs(probe["loss"] - ref["loss"])),
-        "grad_max_rel": grad_rel[worst],
+        raise ValueError(f"probe lacks {missing[:3]}")
+    diffs = {k: rel(probe[k], ref[k]) for k in keys}
+    worst = max(diffs, key=diffs.get)
+    return diffs[worst], worst
+
+
+def worst_update_rel(probe: dict, ref: dict, prefix: str) -> tuple[float, str] | None:
+    """Largest norm-wise relative error of a tensor's update from the initial weights."""
+    keys = sorted(k for k in ref if k.startswith(prefix))
+    if not keys:
+        return None
+    diffs = {}
+    for k in keys:
+        init = ref["init:" + k.split(":", 1)[1]]
+        upd_ref, upd = ref[k] - init, probe[k] - init
+        scale = float(np.linalg.norm(upd_ref))
+        diffs[k] = float(np.linalg.norm(upd - upd_ref)) / scale if scale > 0 else 0.0
+    worst = max(diffs, key=diffs.get)
+    return diffs[worst], worst
+
+
+def values(probe: dict, ref: dict) -> dict[str, tuple[float, str | None]]:
+    out: dict[str, tuple[float, str | None]] = {
+        "forward_max_abs": (float(np.max(np.abs(probe["logits"] - ref["logits"]))), None),
+        "forward_max_rel": (rel(probe["logits"], ref["logits"]), None),
+        "loss_abs": (float(abs(probe["loss"] - ref["loss"])), None),
+        "grad_max_rel": worst_rel(probe, ref, "grad:"),
     }
-    out = {k: {"value": v, "tolerance": TOLERANCES[k], "pass": bool(v <= TOLERANCES[k])}
-           for k, v in values.items()}
-    out["grad_max_rel"]["worst"] = worst
+    for opt in ("sgd", "adam"):
+        found = worst_update_rel(probe, ref, f"{opt}@")
+        if found:
+            out[f"{opt}_update_rel"] = found
+    if "adam:loss" in ref:
+        steps = np.abs(probe["adam:loss"] - ref["adam:loss"]) / np.abs(ref["adam:loss"])
+        out["loss_10_steps_max_rel"] = (float(steps.max()), f"step {int(steps.argmax()) + 1}")
     return out
+
+
+def compare(probe: dict[str, np.ndarray], ref: dict[str, np.ndarray]) -> dict[str, dict]:
+    """check -> {value, tolerance, pass[, worst]}."""
+    out = {}
+    for check, (value, worst) in values(probe, ref).items():
+        tol = TOLERANCES[check]
+        out[check] = {"value": value, "tolerance": tol, "pass": bool(value <= tol)}
+        if worst:
+            out[check]["worst"] = worst
+    return out
+
+
+def first_failure(checks: dict[str, dict]) -> str | None:
+    """'check: value > tolerance (worst)' for the first failing check, else None."""
+    for name, c in checks.items():
+        if not c["pass"]:
+            where = f" at {c['worst']}" if "worst" in c else ""
+            return f"{name} {c['value']:.3g} > {c['tolerance']:g}{where}"
+    return None

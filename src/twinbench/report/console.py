@@ -21,20 +21,20 @@ def _parity(c: Cell) -> str:
         return "-"
     if c.parity["pass"]:
         return f"ok vs {c.parity['reference']}"
-    bad = [k for k, v in c.parity["checks"].items() if not v["pass"]]
-    return f"[red]FAIL {', '.join(bad)}[/red]"
+    return f"[red]FAIL {c.parity.get('failure')}[/red]"
 
 
 def row(c: Cell) -> list[str]:
     m = c.metrics
     head = [c.task, c.stack]
-    if c.status != "ok":
+    if c.status not in ("ok", "unverified"):
         status = f"[yellow]{c.status}[/yellow]" if c.status == "skipped" else "[red]failed[/red]"
         return [*head, status, *["-"] * (len(COLUMNS) - 4), (c.reason or "")[:60]]
     tp, lat = m["train_samples_per_s"], m["latency_b1_ms"]
     idio = m["latency_b1_by_path"].get(m["latency_b1_idiomatic"], {})
     return [
-        *head, "ok", _fmt(m["accuracy"], ".3f"), f"{c.params:,}",
+        *head, "ok" if c.status == "ok" else "[red]UNVERIFIED[/red]",
+        _fmt(m["accuracy"], ".3f"), f"{c.params:,}",
         f"{tp['median']:,.0f} ({tp['iqr']:,.0f})", _fmt(m["first_step_s"], ".1f"),
         f"{lat['p50']:.2f}/{lat['p99']:.2f} ({lat['path']})",
         f"{idio.get('p50', float('nan')):.2f} ({m['latency_b1_idiomatic']})",
@@ -48,4 +48,28 @@ def summary_table(results: Results) -> Table:
         table.add_column(col, overflow="fold")
     for c in results.cells:
         table.add_row(*row(c))
+    return table
+
+
+def parity_table(results: Results) -> Table:
+    """Pair (stack vs reference) x check -> diff and pass/fail."""
+    checks: list[str] = []
+    for c in results.cells:
+        checks += [k for k in c.parity.get("checks", {}) if k not in checks]
+    table = Table(title="twinbench verify: each twin against the reference twin")
+    for col in ("model", "pair", *checks, "verdict"):
+        table.add_column(col, overflow="fold")
+    for c in results.cells:
+        pair = f"{c.stack} vs {c.parity.get('reference', '-')}"
+        if "checks" not in c.parity:
+            table.add_row(c.model, pair, *["-"] * len(checks),
+                          f"[yellow]{c.status}[/yellow] {(c.reason or '')[:50]}")
+            continue
+        cells = []
+        for k in checks:
+            v = c.parity["checks"].get(k)
+            cells.append("-" if v is None else
+                         f"{v['value']:.1e} " + ("ok" if v["pass"] else "[red]FAIL[/red]"))
+        verdict = "[green]pass[/green]" if c.parity["pass"] else "[red]FAIL[/red]"
+        table.add_row(c.model, pair, *cells, verdict)
     return table

@@ -12,7 +12,7 @@ from typing import Callable
 
 import numpy as np
 
-from twinbench.config import CellJob
+from twinbench.config import CellJob, OptimizerConfig
 from twinbench.data.dataset import epoch_order
 from twinbench.data.registry import TASKS
 from twinbench.measure.stats import median_iqr, percentiles
@@ -22,6 +22,10 @@ from twinbench.stacks import StackInfo
 from twinbench.stacks.base import Stack
 
 PROBE_BATCH = 32  # samples in the fixed parity batch (the first of the test split)
+TRAJECTORY_STEPS = 10  # parity training steps (the first batches of epoch 0)
+SNAPSHOT_STEPS = (1, 3)  # weights compared after these steps: 1 step alone cannot show
+# momentum or bias-correction differences (the first step's buffers equal the gradient)
+PARITY_SGD = OptimizerConfig(name="sgd", learning_rate=0.01, momentum=0.9)
 
 
 def peak_rss_mb() -> float:
@@ -99,13 +103,27 @@ def throughput_b256(stack: Stack, x_test: np.ndarray, job: CellJob) -> dict:
             "infer_b256_by_path": by_path, "infer_batch": len(xb)}
 
 
-def save_probe(stack: Stack, weights, x_test, y_test, path: Path) -> dict:
-    """Forward/loss/gradients on the canonical weights, for the driver's parity check."""
-    probe = stack.probe(weights, x_test[:PROBE_BATCH], y_test[:PROBE_BATCH])
+def save_probe(stack: Stack, job: CellJob, weights, data, x_train, x_test) -> dict:
+    """Everything the driver's parity checks compare, on the canonical weights: forward,
+    loss and gradients on a fixed batch; with parity_level "full" also the weights after
+    SGD-with-momentum and Adam steps and the loss of 10 Adam steps, dropout off."""
+    probe = stack.probe(weights, x_test[:PROBE_BATCH], data.y_test[:PROBE_BATCH])
     arrays = {"logits": probe.logits, "loss": np.float64(probe.loss)}
     arrays.update({f"grad:{k}": v for k, v in probe.grads.items()})
-    np.savez(path, **arrays)
-    return {"probe_batch": PROBE_BATCH, "probe_path": str(path)}
+    if job.parity_level == "full":
+        order = epoch_order(len(data.y_train), job.run.seed, 0)
+        bs = job.run.batch_size
+        batches = [(x_train[order[i * bs:(i + 1) * bs]], data.y_train[order[i * bs:(i + 1) * bs]])
+                   for i in range(TRAJECTORY_STEPS)]
+        arrays.update({f"init:{k}": v for k, v in weights.items()})
+        for name, cfg in (("sgd", PARITY_SGD), ("adam", job.run.optimizer)):
+            losses, snaps = stack.train_steps(weights, batches, cfg)
+            arrays[f"{name}:loss"] = np.asarray(losses)
+            for step in SNAPSHOT_STEPS:
+                arrays.update({f"{name}@{step}:{k}": v for k, v in snaps[step - 1].items()})
+    np.savez(job.parity_path, **arrays)
+    return {"probe_batch": PROBE_BATCH, "probe_path": str(job.parity_path),
+            "parity_level": job.parity_level}
 
 
 def roundtrip_max_abs(stack: Stack, weights: dict[str, np.ndarray]) -> float:
@@ -131,7 +149,9 @@ def measure(job: CellJob, info: StackInfo, fault: Callable[[str], None]) -> dict
     if job.mode == "full":
         fault("train")
         metrics.update(train_and_time(stack, job, data, x_train, x_test, t_build))
-    parity.update(save_probe(stack, weights, x_test, data.y_test, job.parity_path))
+    else:
+        fault("probe")
+        parity.update(save_probe(stack, job, weights, data, x_train, x_test))
     metrics["peak_rss_mb"] = peak_rss_mb()
     settings = cell_settings(job, info, stack, thread_settings, spec)
     return {"params": stack.param_count(), "metrics": metrics, "settings": settings,

@@ -7,6 +7,7 @@ from typing import Callable, Protocol
 
 import numpy as np
 
+from twinbench.config import OptimizerConfig
 from twinbench.measure.timing import StepTimer
 
 # An inference path: a native-layout numpy batch in, host numpy logits out (synchronised).
@@ -47,5 +48,9 @@ class Stack(Protocol):
 
     def probe(self, weights: dict[str, np.ndarray], x: np.ndarray, y: np.ndarray) -> Probe:
         """Forward, loss and gradients on a fresh twin holding `weights`."""
+
+    def train_steps(self, weights: dict[str, np.ndarray], batches: list,
+                    cfg: OptimizerConfig) -> tuple[list[float], list[dict[str, np.ndarray]]]:
+        """Steps on a fresh dropout-free twin: each step's loss, canonical weights after."""
 
     def versions(self) -> dict[str, str]: ...

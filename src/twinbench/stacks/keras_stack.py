@@ -37,6 +37,12 @@ def load_canonical(model: keras.Model, weights: dict[str, np.ndarray]) -> None:
         var.assign(weights[name])
 
 
+def make_optimizer(cfg: OptimizerConfig) -> keras.optimizers.Optimizer:
+    if cfg.name == "sgd":
+        return keras.optimizers.SGD(cfg.learning_rate, momentum=cfg.momentum)
+    return keras.optimizers.Adam(cfg.learning_rate, cfg.beta_1, cfg.beta_2, cfg.epsilon)
+
+
 class _StepClock(keras.callbacks.Callback):
     def __init__(self, timer: StepTimer, batch_size: int, n: int) -> None:
         super().__init__()
@@ -68,19 +74,16 @@ class KerasStack:
     def to_native(self, x: np.ndarray) -> np.ndarray:
         return x  # the canonical layout is Keras's
 
-    def _new_model(self, weights: dict[str, np.ndarray]) -> keras.Model:
-        model = self.family.build(self.spec, self.seed)
+    def _new_model(self, weights: dict[str, np.ndarray], cfg: OptimizerConfig,
+                   spec: object = None) -> keras.Model:
+        model = self.family.build(spec or self.spec, self.seed)
         load_canonical(model, weights)
+        model.compile(optimizer=make_optimizer(cfg), loss=self.loss_fn,
+                      jit_compile=self.info.jit_compile)  # explicit: "auto" differs per backend
         return model
 
     def build(self, weights: dict[str, np.ndarray]) -> None:
-        self.model = self._new_model(weights)
-        c = self.opt_cfg
-        self.model.compile(
-            optimizer=keras.optimizers.Adam(c.learning_rate, c.beta_1, c.beta_2, c.epsilon),
-            loss=self.loss_fn,
-            jit_compile=self.info.jit_compile,  # explicit: "auto" differs per backend
-        )
+        self.model = self._new_model(weights, self.opt_cfg)
 
     @property
     def resolved_jit_compile(self) -> bool:
@@ -112,10 +115,23 @@ class KerasStack:
         }
 
     def probe(self, weights: dict[str, np.ndarray], x: np.ndarray, y: np.ndarray) -> Probe:
-        model = self._new_model(weights)
-        logits, loss, grads = self.backend.grads(model, self.loss_fn, x, y)
+        model = self._new_model(weights, self.opt_cfg, self.spec.without_dropout())
+        _, loss, grads = self.backend.grads(model, self.loss_fn, x, y)
+        # Logits from the stack's own compiled predict function (XLA on the -xla stack).
+        logits = np.asarray(model.predict_on_batch(x))
         names = [v.path.split("/", 1)[1] for v in model.trainable_variables]
         return Probe(logits, loss, dict(zip(names, grads)))
+
+    def train_steps(self, weights: dict[str, np.ndarray], batches: list, cfg: OptimizerConfig
+                    ) -> tuple[list[float], list[dict[str, np.ndarray]]]:
+        """`train_on_batch` on the dropout-free twin: loss of each step, weights after."""
+        model = self._new_model(weights, cfg, self.spec.without_dropout())
+        losses, snapshots = [], []
+        for xb, yb in batches:
+            losses.append(float(model.train_on_batch(xb, yb)))
+            snapshots.append({k: keras.ops.convert_to_numpy(v.value)
+                              for k, v in variables_by_name(model).items()})
+        return losses, snapshots
 
     def versions(self) -> dict[str, str]:
         return {"keras": keras.__version__, **self.backend.versions()}

@@ -39,6 +39,12 @@ class KerasEpsilonAdam(torch.optim.Adam):
         return super().step(closure)
 
 
+def make_optimizer(params, cfg: OptimizerConfig) -> torch.optim.Optimizer:
+    if cfg.name == "sgd":
+        return torch.optim.SGD(params, lr=cfg.learning_rate, momentum=cfg.momentum)
+    return KerasEpsilonAdam(params, cfg)
+
+
 class TorchStack:
     def __init__(self, info: StackInfo, family: ModuleType, spec: object,
                  opt_cfg: OptimizerConfig, seed: int, batch_size: int) -> None:
@@ -56,17 +62,30 @@ class TorchStack:
             return np.ascontiguousarray(x.transpose(0, 3, 1, 2))
         return x
 
-    def _new_model(self, weights: dict[str, np.ndarray]) -> tuple[torch.nn.Module, object]:
+    def _new_model(self, weights: dict[str, np.ndarray], spec: object = None
+                   ) -> tuple[torch.nn.Module, object]:
         torch.manual_seed(self.seed)  # dropout masks
-        model = self.family.build(self.spec, self.seed)
-        state = self.family.to_torch(self.spec, weights)
-        model.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in state.items()})
+        model = self.family.build(spec or self.spec, self.seed)
+        self._load(model, weights)
         fwd = torch.compile(model) if self.info.torch_compile else model
         return model, fwd
 
+    def _load(self, model: torch.nn.Module, weights: dict[str, np.ndarray]) -> None:
+        """In place (`copy_`), so a compiled module keeps its graphs."""
+        state = self.family.to_torch(self.spec, weights)
+        model.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in state.items()})
+
+    def _parity_model(self, weights: dict[str, np.ndarray]) -> tuple[torch.nn.Module, object]:
+        """One dropout-free twin for every parity check, reloaded in place each time (so
+        `torch-compile` compiles it once per mode, not once per check)."""
+        if not hasattr(self, "_parity"):
+            self._parity = self._new_model(weights, self.spec.without_dropout())
+        self._load(self._parity[0], weights)
+        return self._parity
+
     def build(self, weights: dict[str, np.ndarray]) -> None:
         self.model, self.fwd = self._new_model(weights)
-        self.opt = KerasEpsilonAdam(self.model.parameters(), self.opt_cfg)
+        self.opt = make_optimizer(self.model.parameters(), self.opt_cfg)
 
     def export_weights(self) -> dict[str, np.ndarray]:
         state = {k: v.detach().numpy() for k, v in self.model.state_dict().items()}
@@ -118,14 +137,32 @@ class TorchStack:
         return "no_grad", {"no_grad": no_grad, "inference_mode": inference_mode}
 
     def probe(self, weights: dict[str, np.ndarray], x: np.ndarray, y: np.ndarray) -> Probe:
-        model, fwd = self._new_model(weights)
-        model.eval()  # dropout off
+        model, fwd = self._parity_model(weights)
+        model.eval()  # inference mode: dropout off, BatchNorm on moving statistics
+        model.zero_grad(set_to_none=True)
         logits = fwd(torch.from_numpy(x))
         loss = F.cross_entropy(logits, torch.from_numpy(y))
         loss.backward()
         grads = {k: p.grad.numpy() for k, p in model.named_parameters()}
         return Probe(logits.detach().numpy(), float(loss.item()),
                      self.family.from_torch(self.spec, grads))
+
+    def train_steps(self, weights: dict[str, np.ndarray], batches: list, cfg: OptimizerConfig
+                    ) -> tuple[list[float], list[dict[str, np.ndarray]]]:
+        """Training steps on the dropout-free twin: loss of each, weights after each."""
+        model, fwd = self._parity_model(weights)
+        model.train()
+        opt = make_optimizer(model.parameters(), cfg)
+        losses, snapshots = [], []
+        for xb, yb in batches:
+            opt.zero_grad(set_to_none=True)
+            loss = F.cross_entropy(fwd(torch.from_numpy(xb)), torch.from_numpy(yb))
+            loss.backward()
+            opt.step()
+            losses.append(float(loss.item()))
+            state = {k: v.detach().numpy().copy() for k, v in model.state_dict().items()}
+            snapshots.append(self.family.from_torch(self.spec, state))
+        return losses, snapshots
 
     def versions(self) -> dict[str, str]:
         return {"torch": torch.__version__}

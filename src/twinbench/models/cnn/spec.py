@@ -9,7 +9,7 @@ Padding is "valid" everywhere, so no framework's asymmetric "same" padding is in
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -55,6 +55,13 @@ class CNNSpec:
 
     def init_weights(self, seed: int) -> dict[str, np.ndarray]:
         return init_weights(self.param_shapes(), seed)
+
+    def without_dropout(self) -> "CNNSpec":
+        """The same twin with dropout off, for deterministic parity training steps."""
+        return replace(self, dropout=0.0)
+
+
+PROBE_TASK = "digits"  # the data `verify` probes this family on
 
 
 def default_spec() -> CNNSpec:
