@@ -29,7 +29,39 @@ def zeros(shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
     return np.zeros(shape, dtype=np.float32)
 
 
-INITIALISERS = {"glorot_uniform": glorot_uniform, "zeros": zeros}
+def ones(shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
+    """keras.initializers.Ones (BatchNorm/LayerNorm gamma, BatchNorm moving variance)."""
+    return np.ones(shape, dtype=np.float32)
+
+
+def embedding_uniform(shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
+    """Keras Embedding's default: RandomUniform(-0.05, 0.05)."""
+    return rng.uniform(-0.05, 0.05, size=shape).astype(np.float32)
+
+
+def orthogonal(shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
+    """keras.initializers.Orthogonal (recurrent kernels): QR of a normal matrix, signs
+    fixed by diag(R), transposed when there are fewer rows than columns."""
+    rows, cols = math.prod(shape[:-1]), shape[-1]
+    a = rng.standard_normal((max(rows, cols), min(rows, cols)))
+    q, r = np.linalg.qr(a)
+    q *= np.sign(np.diag(r))
+    if rows < cols:
+        q = q.T
+    return q.reshape(shape).astype(np.float32)
+
+
+def lstm_bias(shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
+    """Keras LSTM bias with unit_forget_bias=True: gates (i, f, c, o), forget gate at 1."""
+    units = shape[-1] // 4
+    b = np.zeros(shape, dtype=np.float32)
+    b[..., units:2 * units] = 1.0
+    return b
+
+
+INITIALISERS = {"glorot_uniform": glorot_uniform, "zeros": zeros, "ones": ones,
+                "embedding_uniform": embedding_uniform, "orthogonal": orthogonal,
+                "lstm_bias": lstm_bias}
 
 
 def init_weights(

@@ -94,7 +94,8 @@ class KerasStack:
                 for k, v in variables_by_name(self.model).items()}
 
     def param_count(self) -> int:
-        return int(self.model.count_params())
+        # trainable only: count_params() also counts BatchNorm's moving statistics
+        return int(sum(np.prod(v.shape) for v in self.model.trainable_weights))
 
     def train_epoch(self, x: np.ndarray, y: np.ndarray, timer: StepTimer) -> float:
         clock = _StepClock(timer, self.batch_size, len(y))

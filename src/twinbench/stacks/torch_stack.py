@@ -92,7 +92,8 @@ class TorchStack:
         return self.family.from_torch(self.spec, state)
 
     def param_count(self) -> int:
-        return sum(p.numel() for p in self.model.parameters())
+        # trainable only: a frozen parameter (LSTM's second bias) is not a parameter in Keras
+        return sum(p.numel() for p in self.model.parameters() if p.requires_grad)
 
     def train_epoch(self, x: np.ndarray, y: np.ndarray, timer: StepTimer) -> float:
         self.model.train()
