@@ -11,7 +11,8 @@ from typing import Any, Callable
 
 from twinbench import environment
 from twinbench.config import CellJob, RunConfig, available_cpus
-from twinbench.data.registry import TASKS, resolve_tasks
+from twinbench.data.download import DataError
+from twinbench.data.registry import TASKS, load_dataset, resolve_dataset, resolve_tasks
 from twinbench.models import resolve_models, spec_module
 from twinbench.parity.compare import QUICK_CHECKS, compare, first_failure, load_probe
 from twinbench.results import Cell, Results
@@ -34,10 +35,13 @@ class Events:
     on_cell_end: Callable[[Cell], None] = lambda cell: None
 
 
+CellKey = tuple[str, str, str, str]  # (task, dataset, model, stack)
+
+
 @dataclass(frozen=True)
 class Plan:
     config: RunConfig
-    cells: list[tuple[str, str, str]]  # (task, model, stack)
+    cells: list[CellKey]
     out_dir: Path
     run_id: str
     cpus: tuple[int, ...]
@@ -50,21 +54,40 @@ def _validated(fn: Callable, names: list[str]) -> list[str]:
         raise TwinbenchError(str(e)) from None
 
 
+def task_models(config: RunConfig) -> list[tuple[str, str, str]]:
+    """(task, dataset, model) for every task, with --dataset and --models applied."""
+    out = []
+    models = _validated(resolve_models, list(config.models)) if config.models else []
+    for task in _validated(resolve_tasks, list(config.tasks)):
+        kind = TASKS[task].kind
+        dataset = _validated(lambda d: resolve_dataset(task, d), config.dataset)
+        for m in models or [TASKS[task].model]:
+            if spec_module(m).KIND != kind:
+                fit = [f for f in resolve_models(None) if spec_module(f).KIND == kind]
+                raise TwinbenchError(f"model {m!r} does not fit task {task!r} ({kind}); "
+                                     f"valid: {', '.join(fit)}")
+            out.append((task, dataset, m))
+    return out
+
+
 def plan(config: RunConfig, models: list[str] | None = None) -> Plan:
     """Validate every name and the thread count; decide the cells and the output folder.
     With `models`, the cells are those models on their probe task (for `verify`)."""
     stacks = _validated(resolve_stacks, list(config.stacks))
     if models is not None:
-        pairs = [(spec_module(m).PROBE_TASK, m) for m in _validated(resolve_models, models)]
+        triples = []
+        for m in _validated(resolve_models, models):
+            task = spec_module(m).PROBE_TASK
+            triples.append((task, resolve_dataset(task, None), m))
     else:
-        pairs = [(t, TASKS[t].model) for t in _validated(resolve_tasks, list(config.tasks))]
+        triples = task_models(config)
     cpus = available_cpus()
     if config.threads > len(cpus):
         raise TwinbenchError(f"--threads {config.threads} exceeds the {len(cpus)} CPUs "
                              f"this process may use; valid: 1..{len(cpus)}")
     run_id = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
     out_dir = Path(config.out) if config.out else Path("runs") / run_id
-    cells = [(t, m, s) for t, m in pairs for s in stacks]
+    cells = [(t, d, m, s) for t, d, m in triples for s in stacks]
     return Plan(config, cells, out_dir, run_id, tuple(cpus[: config.threads]))
 
 
@@ -77,25 +100,42 @@ def skipped_cell(task: str, stack: str, model: str | None = None) -> Cell | None
                 reason=f"{', '.join(missing)} not installed: pip install 'twinbench[{extra}]'")
 
 
-def execute_cell(p: Plan, cell: tuple[str, str, str], mode: str, level: str = "quick",
-                 folder: str = "cells") -> Cell:
-    task, model, stack = cell
+def prepare_data(p: Plan) -> dict[str, Path]:
+    """Load, split and encode each data set once, in the driver: every cell then reads
+    the same arrays, and a bad or missing file stops the run before any cell starts."""
+    paths: dict[str, Path] = {}
+    (p.out_dir / "data").mkdir(parents=True, exist_ok=True)
+    for dataset in dict.fromkeys(key[1] for key in p.cells):
+        try:
+            data = load_dataset(dataset, p.config.seed, p.config.data_dir, p.config.holdout)
+        except DataError as e:
+            raise TwinbenchError(str(e)) from None
+        paths[dataset] = p.out_dir / "data" / f"{dataset}.npz"
+        data.save(paths[dataset])
+    return paths
+
+
+def execute_cell(p: Plan, cell: CellKey, data: dict[str, Path], mode: str,
+                 level: str = "quick", folder: str = "cells") -> Cell:
+    task, dataset, model, stack = cell
     skipped = skipped_cell(task, stack, model)
     if skipped:
+        skipped.dataset = dataset
         return skipped
-    cell_dir = p.out_dir / folder / f"{task}__{model}__{stack}"
+    cell_dir = p.out_dir / folder / f"{task}__{dataset}__{model}__{stack}"
     cell_dir.mkdir(parents=True, exist_ok=True)
-    job = CellJob(task=task, model=model, stack=stack, run=p.config, cpus=p.cpus,
+    job = CellJob(task=task, dataset=dataset, model=model, stack=stack, run=p.config,
+                  data_path=data[dataset], cpus=p.cpus,
                   spawn_wall=time.time(), result_path=cell_dir / "result.json",
                   parity_path=cell_dir / "probe.npz", mode=mode, parity_level=level)
     raw = run_cell(job, STACKS[stack], cell_dir, p.config.cell_timeout_s)
-    return Cell(task=task, model=model, stack=stack, **raw)
+    return Cell(task=task, dataset=dataset, model=model, stack=stack, **raw)
 
 
 def check_parity(cells: list[Cell]) -> None:
     """Compare every probed cell with the reference stack's probe of the same model."""
-    for key in {(c.task, c.model) for c in cells}:
-        ok = [c for c in cells if (c.task, c.model) == key and c.status == "ok"
+    for key in {(c.task, c.dataset, c.model) for c in cells}:
+        ok = [c for c in cells if (c.task, c.dataset, c.model) == key and c.status == "ok"
               and "probe_path" in c.parity]
         if not ok:
             continue
@@ -110,12 +150,13 @@ def check_parity(cells: list[Cell]) -> None:
                              "failure": first_failure(checks)})
 
 
-def _execute_all(p: Plan, results: Results, events: Events, mode: str, level: str,
-                 folder: str, after: Callable[[Cell], None] = lambda cell: None) -> None:
+def _execute_all(p: Plan, results: Results, events: Events, data: dict[str, Path],
+                 mode: str, level: str, folder: str,
+                 after: Callable[[Cell], None] = lambda cell: None) -> None:
     events.on_start(len(p.cells), "parity probes" if mode == "probe" else "timed cells")
     for cell in p.cells:
-        events.on_cell_start(cell[0], cell[2])
-        results.cells.append(execute_cell(p, cell, mode, level, folder))
+        events.on_cell_start(f"{cell[0]}/{cell[1]}/{cell[2]}", cell[3])
+        results.cells.append(execute_cell(p, cell, data, mode, level, folder))
         after(results.cells[-1])
         results.write(p.out_dir, results_name(folder))
         events.on_cell_end(results.cells[-1])
@@ -138,8 +179,9 @@ def verify(config: RunConfig | None = None, models: list[str] | None = None,
     config = config or RunConfig(**overrides)
     p = planned or plan(config, models=models or [])
     p.out_dir.mkdir(parents=True, exist_ok=True)
+    data = prepare_data(p)
     results = new_results(p)
-    _execute_all(p, results, events or Events(), "probe", level, "verify")
+    _execute_all(p, results, events or Events(), data, "probe", level, "verify")
     check_parity(results.cells)
     results.write(p.out_dir, "verify.json")
     return results
@@ -147,8 +189,8 @@ def verify(config: RunConfig | None = None, models: list[str] | None = None,
 
 def attach_parity(c: Cell, probes: list[Cell]) -> None:
     """Copy the probe's verdict onto its timed cell; a failed check marks it unverified."""
-    probe = next((p for p in probes if (p.task, p.model, p.stack) == (c.task, c.model,
-                                                                       c.stack)), None)
+    key = (c.task, c.dataset, c.model, c.stack)
+    probe = next((p for p in probes if (p.task, p.dataset, p.model, p.stack) == key), None)
     if probe is None or c.status != "ok":
         return
     if probe.status != "ok":
@@ -170,11 +212,12 @@ def run(config: RunConfig | None = None, events: Events | None = None,
     events = events or Events()
     p = planned or plan(config)
     p.out_dir.mkdir(parents=True, exist_ok=True)
+    data = prepare_data(p)
     probes = new_results(p)
-    _execute_all(p, probes, events, "probe", "quick", "verify")
+    _execute_all(p, probes, events, data, "probe", "quick", "verify")
     check_parity(probes.cells)
     probes.write(p.out_dir, "verify.json")
     results = new_results(p)
-    _execute_all(p, results, events, "full", "quick", "cells",
+    _execute_all(p, results, events, data, "full", "quick", "cells",
                  after=lambda cell: attach_parity(cell, probes.cells))
     return results

@@ -41,6 +41,10 @@ class RunConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     tasks: tuple[str, ...] = ("quick",)
     stacks: tuple[str, ...] = ()  # empty: every stack
+    models: tuple[str, ...] = ()  # empty: each task's default model family
+    dataset: str | None = None  # None: each task's default data set
+    data_dir: Path | None = None  # local copies of the data files (never downloads)
+    holdout: float | None = Field(None, gt=0, lt=1)  # split what the folder holds
     epochs: int = Field(10, ge=1, le=1000)
     batch_size: int = Field(32, ge=1, le=65536)
     seed: int = Field(0, ge=0)
@@ -60,9 +64,11 @@ class CellJob(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
     task: str
+    dataset: str
     model: str
     stack: str
     run: RunConfig
+    data_path: Path  # the run's prepared arrays (npz), shared by every stack
     cpus: tuple[int, ...]
     spawn_wall: float  # time.time() just before the process was spawned
     result_path: Path

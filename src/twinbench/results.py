@@ -19,6 +19,7 @@ class Cell(BaseModel):
     model: str
     stack: str
     status: Status
+    dataset: str | None = None
     reason: str | None = None
     params: int | None = None
     metrics: dict[str, Any] = Field(default_factory=dict)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -18,6 +20,19 @@ class Dataset:
     y_test: np.ndarray
     classes: int
     provenance: dict[str, object] = field(default_factory=dict)
+
+    def save(self, path: Path) -> None:
+        """One npz that every cell of the run loads: the same bytes for every stack."""
+        np.savez(path, x_train=self.x_train, y_train=self.y_train, x_test=self.x_test,
+                 y_test=self.y_test, meta=np.array(json.dumps(
+                     {"name": self.name, "classes": self.classes, **self.provenance})))
+
+    @classmethod
+    def load(cls, path: Path) -> "Dataset":
+        with np.load(path, allow_pickle=False) as z:
+            meta = json.loads(str(z["meta"]))
+            name, classes = meta.pop("name"), meta.pop("classes")
+            return cls(name, z["x_train"], z["y_train"], z["x_test"], z["y_test"], classes, meta)
 
     def summary(self) -> dict[str, object]:
         return {

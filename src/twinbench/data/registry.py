@@ -1,8 +1,13 @@
-"""Tasks: which dataset loader and default model family each task name means."""
+"""Tasks (what is learned), data sets (which data) and their defaults.
+
+A task has a kind ("image" or "text"), a default data set and a default model family;
+`--dataset` and `--models` override them within the same kind.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 from twinbench.data.dataset import Dataset
@@ -12,23 +17,50 @@ from twinbench.data.dataset import Dataset
 class TaskInfo:
     name: str
     kind: str  # "image" or "text"
+    dataset: str
     model: str
-    loader: Callable[[int], Dataset]
 
 
-def _digits(seed: int) -> Dataset:
+@dataclass(frozen=True)
+class DatasetInfo:
+    name: str
+    kind: str
+    sequence_length: int | None  # text: tokens per sequence
+    loader: Callable[..., object]  # (seed, data_dir, holdout) -> Dataset or RawText
+
+
+def _digits(seed: int, data_dir: Path | None, holdout: float | None) -> Dataset:
     from twinbench.data.digits import load_digits
 
-    return load_digits(seed)
+    return load_digits(seed, test_fraction=holdout or 0.2)
 
 
-TASKS: dict[str, TaskInfo] = {
-    "digits": TaskInfo("digits", "image", "cnn", _digits),
-}
-# Task groups a user can type instead of task names.
+def _text(fn_name: str) -> Callable[..., object]:
+    def load(seed: int, data_dir: Path | None, holdout: float | None):
+        from twinbench.data import text_sets
+
+        fn = getattr(text_sets, fn_name)
+        return fn(seed) if fn_name == "load_synthetic" else fn(data_dir, holdout)
+
+    return load
+
+
+DATASETS: dict[str, DatasetInfo] = {d.name: d for d in (
+    DatasetInfo("digits", "image", None, _digits),
+    DatasetInfo("synthetic-sentiment", "text", 32, _text("load_synthetic")),
+    DatasetInfo("sms-spam", "text", 48, _text("load_sms")),
+    DatasetInfo("ag-news", "text", 64, _text("load_ag")),
+    DatasetInfo("trec", "text", 24, _text("load_trec")),
+    DatasetInfo("imdb", "text", 256, _text("load_imdb")),
+)}
+
+TASKS: dict[str, TaskInfo] = {t.name: t for t in (
+    TaskInfo("digits", "image", "digits", "cnn"),
+    TaskInfo("text", "text", "synthetic-sentiment", "bilstm"),
+)}
 TASK_GROUPS: dict[str, tuple[str, ...]] = {
-    "image": tuple(t for t, i in TASKS.items() if i.kind == "image"),
-    "quick": ("digits",),
+    "quick": ("digits", "text"),
+    "image": ("digits",),
 }
 
 
@@ -36,12 +68,34 @@ def resolve_tasks(names: list[str]) -> list[str]:
     """Expand groups and validate names; error lists the valid ones."""
     out: list[str] = []
     for name in names:
-        if name in TASK_GROUPS:
-            out.extend(t for t in TASK_GROUPS[name] if t not in out)
-        elif name in TASKS:
-            if name not in out:
-                out.append(name)
-        else:
+        if name not in TASKS and name not in TASK_GROUPS:
             valid = ", ".join([*TASKS, *TASK_GROUPS])
             raise ValueError(f"unknown task {name!r}; valid: {valid}")
+        for t in TASK_GROUPS.get(name, (name,)):
+            if t not in out:
+                out.append(t)
     return out
+
+
+def resolve_dataset(task: str, dataset: str | None) -> str:
+    kind = TASKS[task].kind
+    if dataset is None:
+        return TASKS[task].dataset
+    valid = [d for d, i in DATASETS.items() if i.kind == kind]
+    if dataset not in DATASETS:
+        raise ValueError(f"unknown dataset {dataset!r}; valid: {', '.join(DATASETS)}")
+    if dataset not in valid:
+        raise ValueError(f"dataset {dataset!r} does not fit task {task!r} ({kind}); "
+                         f"valid: {', '.join(valid)}")
+    return dataset
+
+
+def load_dataset(name: str, seed: int, data_dir: Path | None = None,
+                 holdout: float | None = None) -> Dataset:
+    info = DATASETS[name]
+    data = info.loader(seed, data_dir, holdout)
+    if info.kind == "text":
+        from twinbench.data.text_sets import to_dataset
+
+        data = to_dataset(name, data, seed, info.sequence_length, holdout)
+    return data

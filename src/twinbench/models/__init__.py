@@ -7,7 +7,12 @@ import os
 from importlib import import_module
 from types import ModuleType
 
-FAMILIES: dict[str, str] = {"cnn": "twinbench.models.cnn"}
+FAMILIES: dict[str, str] = {
+    "cnn": "twinbench.models.cnn",
+    "bilstm": "twinbench.models.bilstm",
+    "textcnn": "twinbench.models.textcnn",
+    "transformer": "twinbench.models.transformer",
+}
 # Deliberately broken twins that `verify` must catch; offered only to the tests.
 FIXTURES: dict[str, str] = {
     "cnn-broken-flatten": "twinbench.models.fixtures.cnn_broken_flatten",

@@ -91,7 +91,7 @@ def lstm_to_torch(kernel: np.ndarray, recurrent: np.ndarray, bias: np.ndarray
 def lstm_from_torch(t: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Inverse of `lstm_to_torch`; the two torch biases add up to Keras's one."""
     return (dense_from_torch(t["weight_ih"]), dense_from_torch(t["weight_hh"]),
-            t["bias_ih"] + t["bias_hh"])
+            t["bias_ih"] + t.get("bias_hh", 0))
 
 
 def gru_to_torch(kernel: np.ndarray, recurrent: np.ndarray, bias: np.ndarray

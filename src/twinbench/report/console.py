@@ -7,7 +7,7 @@ from rich.table import Table
 
 from twinbench.results import Cell, Results
 
-COLUMNS = ("task", "stack", "status", "acc", "params", "train samples/s (IQR)",
+COLUMNS = ("task", "dataset", "model", "stack", "status", "acc", "params", "train samples/s (IQR)",
            "1st step s", "b1 p50/p99 ms (fastest path)", "b1 p50 ms (idiomatic)",
            "b256 samples/s", "peak RSS MB", "parity")
 
@@ -26,10 +26,10 @@ def _parity(c: Cell) -> str:
 
 def row(c: Cell) -> list[str]:
     m = c.metrics
-    head = [c.task, c.stack]
+    head = [c.task, c.dataset or "-", c.model, c.stack]
     if c.status not in ("ok", "unverified"):
         status = f"[yellow]{c.status}[/yellow]" if c.status == "skipped" else "[red]failed[/red]"
-        return [*head, status, *["-"] * (len(COLUMNS) - 4), (c.reason or "")[:60]]
+        return [*head, status, *["-"] * (len(COLUMNS) - len(head) - 2), (c.reason or "")[:60]]
     tp, lat = m["train_samples_per_s"], m["latency_b1_ms"]
     idio = m["latency_b1_by_path"].get(m["latency_b1_idiomatic"], {})
     return [

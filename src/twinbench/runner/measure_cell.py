@@ -7,14 +7,14 @@ import os
 import resource
 import time
 from importlib import import_module
-from pathlib import Path
+from types import ModuleType
 from typing import Callable
 
 import numpy as np
 
 from twinbench.config import CellJob, OptimizerConfig
 from twinbench.data.dataset import epoch_order
-from twinbench.data.registry import TASKS
+from twinbench.data.dataset import Dataset
 from twinbench.measure.stats import median_iqr, percentiles
 from twinbench.measure.timing import StepTimer, time_calls
 from twinbench.models import spec_module, twin_module
@@ -32,14 +32,14 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
 
 
-def load_adapter(job: CellJob, info: StackInfo, spec: object) -> Stack:
+def import_adapter(job: CellJob, info: StackInfo) -> tuple[type, ModuleType]:
     """Import the framework (this is where its import time is spent) and the twin."""
     family = twin_module(job.model, info.framework)
     if info.framework == "torch":
         from twinbench.stacks.torch_stack import TorchStack as Adapter
     else:
         from twinbench.stacks.keras_stack import KerasStack as Adapter
-    return Adapter(info, family, spec, job.run.optimizer, job.run.seed, job.run.batch_size)
+    return Adapter, family
 
 
 def log_softmax_loss_acc(logits: np.ndarray, y: np.ndarray) -> tuple[float, float]:
@@ -134,12 +134,13 @@ def roundtrip_max_abs(stack: Stack, weights: dict[str, np.ndarray]) -> float:
 
 
 def measure(job: CellJob, info: StackInfo, fault: Callable[[str], None]) -> dict:
-    spec = spec_module(job.model).default_spec()
     t_import = time.time()
-    stack = load_adapter(job, info, spec)
+    adapter, family = import_adapter(job, info)
     import_s = time.time() - t_import
+    data = Dataset.load(job.data_path)
+    spec = spec_module(job.model).spec_for(data)
+    stack = adapter(info, family, spec, job.run.optimizer, job.run.seed, job.run.batch_size)
     thread_settings = stack.configure_threads(job.run.threads)
-    data = TASKS[job.task].loader(job.run.seed)
     weights = spec.init_weights(job.run.seed)
     x_train, x_test = stack.to_native(data.x_train), stack.to_native(data.x_test)
     t_build = time.time()
@@ -155,7 +156,7 @@ def measure(job: CellJob, info: StackInfo, fault: Callable[[str], None]) -> dict
     metrics["peak_rss_mb"] = peak_rss_mb()
     settings = cell_settings(job, info, stack, thread_settings, spec)
     return {"params": stack.param_count(), "metrics": metrics, "settings": settings,
-            "parity": parity, "dataset": data.summary()}
+            "parity": parity, "data": data.summary()}
 
 
 def train_and_time(stack: Stack, job: CellJob, data, x_train, x_test, t_build: float) -> dict:

@@ -37,10 +37,12 @@ def load_canonical(model: keras.Model, weights: dict[str, np.ndarray]) -> None:
         var.assign(weights[name])
 
 
-def make_optimizer(cfg: OptimizerConfig) -> keras.optimizers.Optimizer:
+def make_optimizer(cfg: OptimizerConfig, backend: ModuleType) -> keras.optimizers.Optimizer:
     if cfg.name == "sgd":
-        return keras.optimizers.SGD(cfg.learning_rate, momentum=cfg.momentum)
-    return keras.optimizers.Adam(cfg.learning_rate, cfg.beta_1, cfg.beta_2, cfg.epsilon)
+        return backend.dense_gradients(keras.optimizers.SGD)(cfg.learning_rate,
+                                                             momentum=cfg.momentum)
+    return backend.dense_gradients(keras.optimizers.Adam)(
+        cfg.learning_rate, cfg.beta_1, cfg.beta_2, cfg.epsilon)
 
 
 class _StepClock(keras.callbacks.Callback):
@@ -78,7 +80,7 @@ class KerasStack:
                    spec: object = None) -> keras.Model:
         model = self.family.build(spec or self.spec, self.seed)
         load_canonical(model, weights)
-        model.compile(optimizer=make_optimizer(cfg), loss=self.loss_fn,
+        model.compile(optimizer=make_optimizer(cfg, self.backend), loss=self.loss_fn,
                       jit_compile=self.info.jit_compile)  # explicit: "auto" differs per backend
         return model
 

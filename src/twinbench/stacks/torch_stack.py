@@ -144,7 +144,7 @@ class TorchStack:
         logits = fwd(torch.from_numpy(x))
         loss = F.cross_entropy(logits, torch.from_numpy(y))
         loss.backward()
-        grads = {k: p.grad.numpy() for k, p in model.named_parameters()}
+        grads = {k: p.grad.numpy() for k, p in model.named_parameters() if p.requires_grad}
         return Probe(logits.detach().numpy(), float(loss.item()),
                      self.family.from_torch(self.spec, grads))
 

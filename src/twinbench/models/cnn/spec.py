@@ -61,8 +61,10 @@ class CNNSpec:
         return replace(self, dropout=0.0)
 
 
+KIND = "image"
 PROBE_TASK = "digits"  # the data `verify` probes this family on
 
 
-def default_spec() -> CNNSpec:
-    return CNNSpec()
+def spec_for(data) -> CNNSpec:  # data: twinbench.data.dataset.Dataset
+    """The spec for a data set: its input shape and class count."""
+    return CNNSpec(input_hwc=tuple(int(d) for d in data.x_train.shape[1:]), classes=data.classes)

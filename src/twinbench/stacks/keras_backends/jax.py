@@ -47,3 +47,8 @@ def versions() -> dict[str, str]:
     import jaxlib
 
     return {"jax": jax.__version__, "jaxlib": jaxlib.__version__}
+
+
+def dense_gradients(optimizer_cls: type) -> type:
+    """Gradients are already dense on this backend (see tensorflow.py for why it matters)."""
+    return optimizer_cls

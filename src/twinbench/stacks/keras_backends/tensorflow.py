@@ -21,7 +21,8 @@ def grads(model, loss_fn, x: np.ndarray, y: np.ndarray):
         logits = model(x, training=False)
         loss = loss_fn(y, logits)
     g = tape.gradient(loss, model.trainable_variables)
-    return logits.numpy(), float(loss), [t.numpy() for t in g]
+    # Embedding gradients come back sparse (IndexedSlices): densify for comparison.
+    return logits.numpy(), float(loss), [tf.convert_to_tensor(t).numpy() for t in g]
 
 
 def compiled_predict(model, jit_compile: bool) -> Callable[[np.ndarray], np.ndarray]:
@@ -33,3 +34,21 @@ def compiled_predict(model, jit_compile: bool) -> Callable[[np.ndarray], np.ndar
 
 def versions() -> dict[str, str]:
     return {"tensorflow": tf.__version__}
+
+
+def dense_gradients(optimizer_cls: type) -> type:
+    """Keras's optimizers on TensorFlow take an Embedding's gradient as IndexedSlices and
+    square each *occurrence* separately in Adam's second moment (sum of g_i^2 for a token
+    seen twice in a batch, where dense Adam uses (sum of g_i)^2). PyTorch, JAX and
+    Keras's other backends use the dense gradient. `twinbench verify` caught this
+    (adam_update_rel ~0.3 on the embedding): densify first, so every stack runs the same
+    Adam."""
+
+    class Dense(optimizer_cls):  # type: ignore[misc, valid-type]
+        def apply(self, grads, trainable_variables=None):
+            grads = [tf.convert_to_tensor(g) if isinstance(g, tf.IndexedSlices) else g
+                     for g in grads]
+            return super().apply(grads, trainable_variables)
+
+    Dense.__name__ = optimizer_cls.__name__
+    return Dense

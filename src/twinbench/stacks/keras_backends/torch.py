@@ -38,3 +38,8 @@ def compiled_predict(model, jit_compile: bool) -> Callable[[np.ndarray], np.ndar
 
 def versions() -> dict[str, str]:
     return {"torch": torch.__version__}
+
+
+def dense_gradients(optimizer_cls: type) -> type:
+    """Gradients are already dense on this backend (see tensorflow.py for why it matters)."""
+    return optimizer_cls
