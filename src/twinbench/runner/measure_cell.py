@@ -23,8 +23,14 @@ from twinbench.stacks.base import Stack
 
 PROBE_BATCH = 32  # samples in the fixed parity batch (the first of the test split)
 TRAJECTORY_STEPS = 10  # parity training steps (the first batches of epoch 0)
-SNAPSHOT_STEPS = (1, 3)  # weights compared after these steps: 1 step alone cannot show
-# momentum or bias-correction differences (the first step's buffers equal the gradient)
+# Weights compared after these steps. SGD: steps 1 and 3, since one step alone cannot
+# show a momentum convention (the first buffer equals the gradient). Adam: step 1 only.
+# Adam divides each element by its own gradient scale, so an element whose gradient is
+# mostly rounding noise (a frequent token's embedding row: thousands of cancelling terms)
+# gets a random-signed update of ~lr, and by step 3 two correct twins differ there by
+# more than lr (measured: textcnn, JAX vs torch). Adam's later steps are checked through
+# the 10-step loss trajectory instead.
+SNAPSHOT_STEPS = {"sgd": (1, 3), "adam": (1,)}
 PARITY_SGD = OptimizerConfig(name="sgd", learning_rate=0.01, momentum=0.9)
 
 
@@ -119,7 +125,7 @@ def save_probe(stack: Stack, job: CellJob, weights, data, x_train, x_test) -> di
         for name, cfg in (("sgd", PARITY_SGD), ("adam", job.run.optimizer)):
             losses, snaps = stack.train_steps(weights, batches, cfg)
             arrays[f"{name}:loss"] = np.asarray(losses)
-            for step in SNAPSHOT_STEPS:
+            for step in SNAPSHOT_STEPS[name]:
                 arrays.update({f"{name}@{step}:{k}": v for k, v in snaps[step - 1].items()})
     np.savez(job.parity_path, **arrays)
     return {"probe_batch": PROBE_BATCH, "probe_path": str(job.parity_path),

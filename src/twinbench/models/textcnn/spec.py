@@ -1,0 +1,54 @@
+"""`textcnn` (Kim 2014): Embedding -> parallel Conv1D of widths 3, 4 and 5 (ReLU) ->
+global max pooling over valid positions -> concat -> Dropout -> Dense.
+
+Masking: a conv output position is valid if its window ends inside the text, or is the
+first position of a text shorter than the window. Invalid positions are zeroed before the
+max; after the ReLU every value is >= 0, so this is exactly the max over valid positions,
+and appending padding never changes the output.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from twinbench.models.init import init_weights
+from twinbench.models.text_spec import text_spec_for, without_dropout
+
+KIND = "text"
+PROBE_TASK = "text"
+
+
+@dataclass(frozen=True)
+class TextCNNSpec:
+    vocab: int = 2000
+    length: int = 32
+    classes: int = 2
+    embed: int = 64
+    filters: int = 64
+    widths: tuple[int, ...] = (3, 4, 5)
+    dropout: float = 0.5
+
+    def param_shapes(self) -> dict[str, tuple[tuple[int, ...], str]]:
+        shapes = {"embedding/embeddings": ((self.vocab, self.embed), "embedding_uniform")}
+        for w in self.widths:
+            shapes[f"conv{w}/kernel"] = ((w, self.embed, self.filters), "glorot_uniform")
+            shapes[f"conv{w}/bias"] = ((self.filters,), "zeros")
+        shapes["dense/kernel"] = ((len(self.widths) * self.filters, self.classes),
+                                  "glorot_uniform")
+        shapes["dense/bias"] = ((self.classes,), "zeros")
+        return shapes
+
+    def param_count(self) -> int:
+        return sum(int(np.prod(s)) for s, _ in self.param_shapes().values())
+
+    def init_weights(self, seed: int) -> dict[str, np.ndarray]:
+        return init_weights(self.param_shapes(), seed)
+
+    def without_dropout(self) -> "TextCNNSpec":
+        return without_dropout(self)
+
+
+def spec_for(data) -> TextCNNSpec:
+    return text_spec_for(TextCNNSpec, data)

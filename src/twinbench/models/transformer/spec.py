@@ -1,0 +1,80 @@
+"""`transformer`: a small post-norm encoder for classification.
+
+    token + position embeddings -> 2 x [multi-head self-attention, residual, LayerNorm,
+    feed-forward (ReLU), residual, LayerNorm] -> masked mean pooling -> Dense
+
+Padding (id 0) is masked as attention keys in both frameworks (Keras `attention_mask`,
+torch `key_padding_mask`) and left out of the mean, so appending padding never changes
+the output. LayerNorm epsilon is set explicitly (Keras's default is 1e-3, torch's 1e-5).
+torch packs q/k/v into one projection and needs heads * head_dim == dim.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from twinbench.models.init import init_weights
+from twinbench.models.text_spec import text_spec_for, without_dropout
+
+KIND = "text"
+PROBE_TASK = "text"
+
+
+@dataclass(frozen=True)
+class TransformerSpec:
+    vocab: int = 2000
+    length: int = 32
+    classes: int = 2
+    dim: int = 64
+    heads: int = 2
+    ff: int = 128
+    blocks: int = 2
+    dropout: float = 0.1
+    epsilon: float = 1e-5
+
+    @property
+    def head_dim(self) -> int:
+        return self.dim // self.heads
+
+    def block_shapes(self, b: str) -> dict[str, tuple[tuple[int, ...], str]]:
+        d, h, k = self.dim, self.heads, self.head_dim
+        shapes: dict[str, tuple[tuple[int, ...], str]] = {}
+        for n in ("query", "key", "value"):
+            shapes[f"{b}/attention/{n}/kernel"] = ((d, h, k), "glorot_uniform")
+            shapes[f"{b}/attention/{n}/bias"] = ((h, k), "zeros")
+        shapes[f"{b}/attention/attention_output/kernel"] = ((h, k, d), "glorot_uniform")
+        shapes[f"{b}/attention/attention_output/bias"] = ((d,), "zeros")
+        for norm in ("norm1", "norm2"):
+            shapes[f"{b}/{norm}/gamma"] = ((d,), "ones")
+            shapes[f"{b}/{norm}/beta"] = ((d,), "zeros")
+        for dense, (n_in, n_out) in (("ffn1", (d, self.ff)), ("ffn2", (self.ff, d))):
+            shapes[f"{b}/{dense}/kernel"] = ((n_in, n_out), "glorot_uniform")
+            shapes[f"{b}/{dense}/bias"] = ((n_out,), "zeros")
+        return shapes
+
+    def param_shapes(self) -> dict[str, tuple[tuple[int, ...], str]]:
+        if self.dim % self.heads:
+            raise ValueError(f"dim {self.dim} must be a multiple of heads {self.heads}")
+        shapes = {"token_embedding/embeddings": ((self.vocab, self.dim), "embedding_uniform"),
+                  "position_embedding/embeddings": ((self.length, self.dim),
+                                                    "embedding_uniform")}
+        for i in range(1, self.blocks + 1):
+            shapes.update(self.block_shapes(f"block{i}"))
+        shapes["dense/kernel"] = ((self.dim, self.classes), "glorot_uniform")
+        shapes["dense/bias"] = ((self.classes,), "zeros")
+        return shapes
+
+    def param_count(self) -> int:
+        return sum(int(np.prod(s)) for s, _ in self.param_shapes().values())
+
+    def init_weights(self, seed: int) -> dict[str, np.ndarray]:
+        return init_weights(self.param_shapes(), seed)
+
+    def without_dropout(self) -> "TransformerSpec":
+        return without_dropout(self)
+
+
+def spec_for(data) -> TransformerSpec:
+    return text_spec_for(TransformerSpec, data)
