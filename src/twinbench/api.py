@@ -124,7 +124,10 @@ def execute_cell(p: Plan, cell: CellKey, data: dict[str, Path], mode: str,
         return skipped
     cell_dir = p.out_dir / folder / f"{task}__{dataset}__{model}__{stack}"
     cell_dir.mkdir(parents=True, exist_ok=True)
-    job = CellJob(task=task, dataset=dataset, model=model, stack=stack, run=p.config,
+    info = TASKS[task]
+    run = p.config.model_copy(update={"epochs": p.config.epochs or info.epochs,
+                                      "batch_size": p.config.batch_size or info.batch_size})
+    job = CellJob(task=task, dataset=dataset, model=model, stack=stack, run=run,
                   data_path=data[dataset], cpus=p.cpus,
                   spawn_wall=time.time(), result_path=cell_dir / "result.json",
                   parity_path=cell_dir / "probe.npz", mode=mode, parity_level=level)

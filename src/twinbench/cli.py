@@ -58,8 +58,19 @@ def _progress_events(progress: Progress):
 def run(
     tasks: str = typer.Option("quick", help="Tasks or groups, comma-separated (quick, image, digits)."),
     stacks: str = typer.Option("all", help="Stacks, comma-separated; see `twinbench stacks`."),
-    epochs: int = typer.Option(10, help="Training epochs per cell."),
-    batch_size: int = typer.Option(32, help="Training batch size (same in every stack)."),
+    models: Optional[str] = typer.Option(None, help="Model families, comma-separated "
+                                         "[default: each task's own]."),
+    dataset: Optional[str] = typer.Option(None, help="Data set for the tasks [default: each "
+                                          "task's own]: digits, synthetic-sentiment, "
+                                          "sms-spam, ag-news, trec, imdb."),
+    data_dir: Optional[Path] = typer.Option(None, help="Folder with local copies of the "
+                                            "data files (checked, never downloaded)."),
+    holdout: Optional[float] = typer.Option(None, help="Split what --data-dir holds: this "
+                                            "fraction, stratified and seeded, is the test set."),
+    epochs: Optional[int] = typer.Option(None, help="Training epochs per cell [default: the "
+                                         "task's: digits 10, text 5]."),
+    batch_size: Optional[int] = typer.Option(None, help="Training batch size, the same in "
+                                             "every stack [default: digits 32, text 64]."),
     seed: int = typer.Option(0, help="Seed of the split, initial weights and batch order."),
     threads: Optional[int] = typer.Option(None, help="Threads per cell [default: all CPUs]."),
     out: Optional[Path] = typer.Option(None, help="Output folder [default: runs/<run id>]."),
@@ -71,7 +82,8 @@ def run(
     from twinbench.config import RunConfig
     from twinbench.report.console import summary_table
 
-    kwargs = dict(tasks=split(tasks), stacks=split(stacks), epochs=epochs,
+    kwargs = dict(tasks=split(tasks), stacks=split(stacks), models=split(models),
+                  dataset=dataset, data_dir=data_dir, holdout=holdout, epochs=epochs,
                   batch_size=batch_size, seed=seed, out=out, cell_timeout_s=cell_timeout,
                   latency_calls=latency_calls)
     if threads is not None:
@@ -91,7 +103,8 @@ def run(
 
 @app.command()
 def verify(
-    models: str = typer.Option("all", help="Model families, comma-separated (cnn)."),
+    models: str = typer.Option("all", help="Model families, comma-separated "
+                               "(cnn, bilstm, textcnn, transformer)."),
     stacks: str = typer.Option("all", help="Stacks, comma-separated; see `twinbench stacks`."),
     seed: int = typer.Option(0, help="Seed of the canonical weights and the probe batch."),
     threads: Optional[int] = typer.Option(None, help="Threads per cell [default: all CPUs]."),

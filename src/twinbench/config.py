@@ -45,8 +45,8 @@ class RunConfig(BaseModel):
     dataset: str | None = None  # None: each task's default data set
     data_dir: Path | None = None  # local copies of the data files (never downloads)
     holdout: float | None = Field(None, gt=0, lt=1)  # split what the folder holds
-    epochs: int = Field(10, ge=1, le=1000)
-    batch_size: int = Field(32, ge=1, le=65536)
+    epochs: int | None = Field(None, ge=1, le=1000)  # None: the task's default
+    batch_size: int | None = Field(None, ge=1, le=65536)  # None: the task's default
     seed: int = Field(0, ge=0)
     threads: int = Field(default_factory=lambda: len(available_cpus()), ge=1)
     out: Path | None = None

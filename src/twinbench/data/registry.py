@@ -19,6 +19,8 @@ class TaskInfo:
     kind: str  # "image" or "text"
     dataset: str
     model: str
+    epochs: int  # defaults, sized so the quick suite stays within minutes on 2 cores
+    batch_size: int
 
 
 @dataclass(frozen=True)
@@ -55,8 +57,8 @@ DATASETS: dict[str, DatasetInfo] = {d.name: d for d in (
 )}
 
 TASKS: dict[str, TaskInfo] = {t.name: t for t in (
-    TaskInfo("digits", "image", "digits", "cnn"),
-    TaskInfo("text", "text", "synthetic-sentiment", "bilstm"),
+    TaskInfo("digits", "image", "digits", "cnn", epochs=10, batch_size=32),
+    TaskInfo("text", "text", "synthetic-sentiment", "bilstm", epochs=5, batch_size=64),
 )}
 TASK_GROUPS: dict[str, tuple[str, ...]] = {
     "quick": ("digits", "text"),

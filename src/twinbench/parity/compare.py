@@ -16,6 +16,8 @@ Tolerances for float32 (machine epsilon 1.2e-7):
   the other: element-wise bounds would flag noise. A semantic difference (learning rate,
   betas, momentum convention, bias correction) changes every element's update by several
   percent, far above 1e-3.
+- padding invariance (text), max abs <= 1e-5: logits of short texts with and without
+  padding appended, in the same stack; masking makes them equal up to rounding.
 - loss over 10 training steps, relative <= 1e-3 per step: rounding differences compound
   through the updates (each step's weights feed the next), so this bound is looser; any
   semantic difference grows past it within a few steps.
@@ -37,7 +39,7 @@ NOISE_FLOOR = 1e-8
 
 TOLERANCES = {"forward_max_abs": 1e-5, "forward_max_rel": 1e-4, "loss_abs": 1e-5,
               "grad_max_rel": 1e-4, "sgd_update_rel": 1e-3, "adam_update_rel": 1e-3,
-              "loss_10_steps_max_rel": 1e-3}
+              "loss_10_steps_max_rel": 1e-3, "padding_invariance_max_abs": 1e-5}
 QUICK_CHECKS = ("forward_max_abs", "forward_max_rel", "loss_abs", "grad_max_rel")
 
 
@@ -103,6 +105,9 @@ def values(probe: dict, ref: dict) -> dict[str, tuple[float, str | None]]:
         found = worst_update_rel(probe, ref, f"{opt}@")
         if found:
             out[f"{opt}_update_rel"] = found
+    if "pad:padded" in probe:  # a property of this twin alone, not a comparison
+        out["padding_invariance_max_abs"] = (
+            float(np.max(np.abs(probe["pad:padded"] - probe["pad:trimmed"]))), None)
     if "adam:loss" in ref:
         steps = np.abs(probe["adam:loss"] - ref["adam:loss"]) / np.abs(ref["adam:loss"])
         out["loss_10_steps_max_rel"] = (float(steps.max()), f"step {int(steps.argmax()) + 1}")

@@ -22,6 +22,7 @@ from twinbench.stacks import StackInfo
 from twinbench.stacks.base import Stack
 
 PROBE_BATCH = 32  # samples in the fixed parity batch (the first of the test split)
+PADDING_BATCH = 16  # shortest test texts, for the padding-invariance check
 TRAJECTORY_STEPS = 10  # parity training steps (the first batches of epoch 0)
 # Weights compared after these steps. SGD: steps 1 and 3, since one step alone cannot
 # show a momentum convention (the first buffer equals the gradient). Adam: step 1 only.
@@ -116,6 +117,8 @@ def save_probe(stack: Stack, job: CellJob, weights, data, x_train, x_test) -> di
     probe = stack.probe(weights, x_test[:PROBE_BATCH], data.y_test[:PROBE_BATCH])
     arrays = {"logits": probe.logits, "loss": np.float64(probe.loss)}
     arrays.update({f"grad:{k}": v for k, v in probe.grads.items()})
+    if x_test.ndim == 2:  # token ids: appending padding must not change any output
+        arrays.update(padding_probe(stack, weights, x_test, data.y_test))
     if job.parity_level == "full":
         order = epoch_order(len(data.y_train), job.run.seed, 0)
         bs = job.run.batch_size
@@ -130,6 +133,19 @@ def save_probe(stack: Stack, job: CellJob, weights, data, x_train, x_test) -> di
     np.savez(job.parity_path, **arrays)
     return {"probe_batch": PROBE_BATCH, "probe_path": str(job.parity_path),
             "parity_level": job.parity_level}
+
+
+def padding_probe(stack: Stack, weights, ids: np.ndarray, y: np.ndarray) -> dict:
+    """Logits of the PADDING_BATCH shortest texts, trimmed to their longest length and
+    then with padding appended up to the full sequence length."""
+    from twinbench.data.text import lengths
+
+    n = lengths(ids)
+    pick = np.argsort(n, kind="stable")[:PADDING_BATCH]
+    trimmed = np.ascontiguousarray(ids[pick, : int(n[pick].max())])
+    short = stack.probe(weights, trimmed, y[pick]).logits
+    padded = stack.probe(weights, ids[pick], y[pick]).logits
+    return {"pad:trimmed": short, "pad:padded": padded}
 
 
 def roundtrip_max_abs(stack: Stack, weights: dict[str, np.ndarray]) -> float:
