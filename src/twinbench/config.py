@@ -52,8 +52,12 @@ class RunConfig(BaseModel):
     out: Path | None = None
     cell_timeout_s: float = Field(900.0, gt=0)
     latency_calls: int = Field(300, ge=1)
+    # Seconds of timed calls per inference path before it stops short of latency_calls:
+    # eager Keras paths on recurrent models take 30-400 ms a call, 300 calls of which
+    # would cost minutes. A stopped path records how many calls it got.
+    latency_budget_s: float = Field(3.0, gt=0)
     latency_warmup: int = Field(10, ge=2)
-    throughput_calls: int = Field(20, ge=1)
+    throughput_calls: int = Field(10, ge=1)
     warmup_steps: int = Field(10, ge=0)
     optimizer: OptimizerConfig = OptimizerConfig()
     dtype: str = "float32"

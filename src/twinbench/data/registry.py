@@ -49,7 +49,7 @@ def _text(fn_name: str) -> Callable[..., object]:
 
 DATASETS: dict[str, DatasetInfo] = {d.name: d for d in (
     DatasetInfo("digits", "image", None, _digits),
-    DatasetInfo("synthetic-sentiment", "text", 32, _text("load_synthetic")),
+    DatasetInfo("synthetic-sentiment", "text", 24, _text("load_synthetic")),
     DatasetInfo("sms-spam", "text", 48, _text("load_sms")),
     DatasetInfo("ag-news", "text", 64, _text("load_ag")),
     DatasetInfo("trec", "text", 24, _text("load_trec")),
@@ -58,7 +58,7 @@ DATASETS: dict[str, DatasetInfo] = {d.name: d for d in (
 
 TASKS: dict[str, TaskInfo] = {t.name: t for t in (
     TaskInfo("digits", "image", "digits", "cnn", epochs=10, batch_size=32),
-    TaskInfo("text", "text", "synthetic-sentiment", "bilstm", epochs=5, batch_size=64),
+    TaskInfo("text", "text", "synthetic-sentiment", "bilstm", epochs=4, batch_size=32),
 )}
 TASK_GROUPS: dict[str, tuple[str, ...]] = {
     "quick": ("digits", "text"),

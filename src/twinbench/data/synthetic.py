@@ -21,7 +21,7 @@ import numpy as np
 
 FILLER, ZIPF_A = 1000, 1.2
 SENTIMENT = 15
-MIN_LEN, MAX_LEN = 6, 30
+MIN_LEN, MAX_LEN = 4, 18
 P_NEGATE, NEGATION_WINDOW = 0.35, 2
 LABEL_NOISE = 0.03
 NEGATORS = ("not", "never", "no")

@@ -44,16 +44,22 @@ class StepTimer:
         return n[keep] / d[keep]
 
 
-def time_calls(fn: Callable[[], object], calls: int, warmup: int) -> np.ndarray:
-    """Milliseconds of `calls` calls of `fn` after `warmup` untimed ones. `fn` must return
-    only once its result is on the host (the inference paths return numpy)."""
+def time_calls(fn: Callable[[], object], calls: int, warmup: int,
+               budget_s: float | None = None) -> np.ndarray:
+    """Milliseconds of up to `calls` calls of `fn` after `warmup` untimed ones; stops
+    early once the timed calls have used `budget_s` (the caller records how many ran).
+    `fn` must return only once its result is on the host (the paths return numpy)."""
     if warmup < 2:
         raise ValueError("warm up at least twice: first calls trace, compile or allocate")
     for _ in range(warmup):
         fn()
     out = np.empty(calls)
+    spent = 0.0
     for i in range(calls):
         t0 = now()
         fn()
-        out[i] = (now() - t0) * 1e3
-    return out
+        out[i] = now() - t0
+        spent += out[i]
+        if budget_s is not None and spent >= budget_s:
+            return out[: i + 1] * 1e3
+    return out * 1e3

@@ -80,8 +80,10 @@ def latency_b1(stack: Stack, x_test: np.ndarray, job: CellJob) -> dict:
     by_path: dict[str, dict] = {}
     for name, fn in paths.items():
         try:
-            ms = time_calls(lambda: fn(x1), job.run.latency_calls, job.run.latency_warmup)
-            by_path[name] = {**percentiles(ms), "calls": len(ms), "idiomatic": name == idiomatic}
+            ms = time_calls(lambda: fn(x1), job.run.latency_calls, job.run.latency_warmup,
+                            job.run.latency_budget_s)
+            by_path[name] = {**percentiles(ms), "calls": len(ms), "idiomatic": name == idiomatic,
+                             "budget_hit": len(ms) < job.run.latency_calls}
         except Exception as e:  # a path that fails is a finding, not a crash
             by_path[name] = {"error": _first_line(e), "idiomatic": name == idiomatic}
     timed = {k: v for k, v in by_path.items() if "p50" in v}
@@ -100,7 +102,8 @@ def throughput_b256(stack: Stack, x_test: np.ndarray, job: CellJob) -> dict:
     by_path: dict[str, float | str] = {}
     for name, fn in paths.items():
         try:
-            ms = time_calls(lambda: fn(xb), job.run.throughput_calls, 2)
+            ms = time_calls(lambda: fn(xb), job.run.throughput_calls, 2,
+                            job.run.latency_budget_s)
             by_path[name] = len(xb) / (float(np.median(ms)) / 1e3)
         except Exception as e:
             by_path[name] = _first_line(e)
