@@ -55,8 +55,8 @@ class RunConfig(BaseModel):
     # Seconds of timed calls per inference path before it stops short of latency_calls:
     # eager Keras paths on recurrent models take 30-400 ms a call, 300 calls of which
     # would cost minutes. A stopped path records how many calls it got.
-    latency_budget_s: float = Field(3.0, gt=0)
-    latency_warmup: int = Field(10, ge=2)
+    latency_budget_s: float = Field(2.0, gt=0)
+    latency_warmup: int = Field(5, ge=2)
     throughput_calls: int = Field(10, ge=1)
     warmup_steps: int = Field(10, ge=0)
     optimizer: OptimizerConfig = OptimizerConfig()

@@ -147,7 +147,7 @@ def load_imdb(data_dir: Path | None, holdout: float | None) -> RawText:
     return RawText(tr, tr_y, te, te_y, 2, [str(root)])
 
 
-def load_synthetic(seed: int, n_train: int = 6000, n_test: int = 1000) -> RawText:
+def load_synthetic(seed: int, n_train: int = 5000, n_test: int = 1000) -> RawText:
     texts, labels = synthetic.generate(n_train + n_test, seed)
     return RawText(texts[:n_train], labels[:n_train], texts[n_train:], labels[n_train:], 2,
                    ["generated (see twinbench/data/synthetic.py)"])
