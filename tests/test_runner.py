@@ -68,12 +68,43 @@ def cli(*args: str) -> subprocess.CompletedProcess:
     (["run", "--stacks", "nope"], "valid: torch, torch-compile, keras-tensorflow"),
     (["run", "--tasks", "nope"], "valid: digits"),
     (["run", "--epochs", "0"], "--epochs"),
+    (["run", "--tasks", "text", "--dataset", "nope"], "valid: digits, synthetic-sentiment, sms"),
+    (["run", "--tasks", "text", "--models", "nope"], "valid: cnn, bilstm, textcnn, transformer"),
+    (["run", "--tasks", "digits", "--models", "bilstm"], "valid: cnn"),
+    (["run", "--tasks", "text", "--dataset", "digits"], "does not fit task 'text'"),
+    (["verify", "--models", "nope"], "valid: cnn, bilstm"),
+    (["run", "--holdout", "1.5"], "--holdout"),
 ])
-def test_bad_input_is_one_line_and_exit_2(args, needle):
-    r = cli(*args)
+def test_bad_input_is_one_line_and_exit_2(args, needle, tmp_path):
+    r = cli(*args, "--out", str(tmp_path))
     assert r.returncode == 2
     assert needle in r.stderr and "Traceback" not in r.stderr + r.stdout
     assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_a_corrupt_data_file_stops_the_run_naming_the_file(tmp_path):
+    data = tmp_path / "trec"
+    data.mkdir()
+    (data / "train_5500.label").write_text("NUM:dist How far ?\n")
+    (data / "TREC_10.label").write_text("NUM:dist How far ?\n")
+    r = cli("run", "--tasks", "text", "--dataset", "trec", "--data-dir", str(data),
+            "--out", str(tmp_path / "out"))
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "train_5500.label: sha256" in r.stderr and "does not match" in r.stderr
+    assert not (tmp_path / "out" / "cells").exists()  # no cell ran on partial data
+
+
+def test_console_table_is_built_from_the_results(crash_run):
+    from rich.console import Console
+
+    from twinbench.report.console import summary_table
+
+    console = Console(width=400, record=True)
+    console.print(summary_table(crash_run[0]))
+    text = console.export_text()
+    m = crash_run[0].cells[1].metrics
+    assert f"{m['accuracy']:.3f}" in text and f"{m['latency_b1_ms']['p50']:.2f}" in text
+    assert "SIGABRT" in text
 
 
 def test_stacks_command_lists_all_six_with_versions():

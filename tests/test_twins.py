@@ -13,10 +13,21 @@ from twinbench.stacks import STACKS
 
 
 def test_every_stack_builds_the_same_twin(probe_run):
-    assert [c.stack for c in probe_run.cells] == list(STACKS)
+    assert [(c.model, c.stack) for c in probe_run.cells] == [
+        (m, s) for m in ("cnn", "bilstm", "textcnn", "transformer") for s in STACKS]
     for c in probe_run.cells:
         assert c.status == "ok", (c.stack, c.reason, getattr(c, "stderr_tail", ""))
-        assert c.params == 34_826, c.stack
+    assert {c.params for c in probe_run.cells if c.model == "cnn"} == {34_826}
+    for model in ("bilstm", "textcnn", "transformer"):
+        assert len({c.params for c in probe_run.cells if c.model == model}) == 1
+
+
+def test_appending_padding_never_changes_a_text_output_in_any_stack(probe_run):
+    text = [c for c in probe_run.cells if c.model != "cnn"]
+    assert len(text) == 3 * len(STACKS)
+    for c in text:
+        check = c.parity["checks"]["padding_invariance_max_abs"]
+        assert check["pass"] and check["value"] <= 1e-5, (c.model, c.stack, check)
 
 
 def test_canonical_weights_round_trip_exactly_in_each_stack(probe_run):
@@ -31,7 +42,8 @@ def test_twins_agree_on_the_same_weights(probe_run, check):
     for c in probe_run.cells:
         assert c.parity["reference"] == "torch"
         result = c.parity["checks"][check]
-        assert result["pass"] and result["value"] <= result["tolerance"], (c.stack, result)
+        assert result["pass"] and result["value"] <= result["tolerance"], (c.model, c.stack,
+                                                                           result)
     assert probe_run.cell("digits", "keras-jax").parity["checks"]["forward_max_abs"][
         "tolerance"] == 1e-5
 
@@ -41,6 +53,15 @@ def test_no_foreign_framework_enters_a_cell_process(probe_run):
     for c in probe_run.cells:
         assert c.settings["foreign_modules_loaded"] == [], c.stack
     assert "jax" in probe_run.cell("digits", "keras-torch").settings["foreign_imports_refused"]
+
+
+def test_lstm_second_bias_is_frozen_so_parameter_counts_match(probe_run):
+    """torch counts 4H more parameters per LSTM direction unless bias_hh is frozen."""
+    from twinbench.models.bilstm.spec import BiLSTMSpec
+
+    cells = [c for c in probe_run.cells if c.model == "bilstm"]
+    spec = BiLSTMSpec(vocab=cells[0].data["vocab_size"], length=24)
+    assert {c.params for c in cells} == {spec.param_count()}
 
 
 def test_jit_compile_is_explicit_and_recorded(probe_run):

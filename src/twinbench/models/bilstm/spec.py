@@ -8,10 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
-
-from twinbench.models.init import init_weights
-from twinbench.models.text_spec import text_spec_for
+from twinbench.models.spec_base import SpecBase, text_spec_for
 
 KIND = "text"
 PROBE_TASK = "text"
@@ -19,7 +16,7 @@ DIRECTIONS = ("forward_lstm", "backward_lstm")
 
 
 @dataclass(frozen=True)
-class BiLSTMSpec:
+class BiLSTMSpec(SpecBase):
     vocab: int = 2000
     length: int = 32
     classes: int = 2
@@ -37,15 +34,6 @@ class BiLSTMSpec:
         shapes["dense/kernel"] = ((2 * self.units, self.classes), "glorot_uniform")
         shapes["dense/bias"] = ((self.classes,), "zeros")
         return shapes
-
-    def param_count(self) -> int:
-        return sum(int(np.prod(s)) for s, _ in self.param_shapes().values())
-
-    def init_weights(self, seed: int) -> dict[str, np.ndarray]:
-        return init_weights(self.param_shapes(), seed)
-
-    def without_dropout(self) -> "BiLSTMSpec":
-        return self  # no dropout layer
 
 
 def spec_for(data) -> BiLSTMSpec:

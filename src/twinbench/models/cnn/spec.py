@@ -9,15 +9,13 @@ Padding is "valid" everywhere, so no framework's asymmetric "same" padding is in
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
-import numpy as np
-
-from twinbench.models.init import init_weights
+from twinbench.models.spec_base import SpecBase
 
 
 @dataclass(frozen=True)
-class CNNSpec:
+class CNNSpec(SpecBase):
     input_hwc: tuple[int, int, int] = (28, 28, 1)
     filters: tuple[int, int] = (32, 64)
     kernel: int = 3
@@ -49,16 +47,6 @@ class CNNSpec:
         shapes["dense/kernel"] = ((h * w * c, self.classes), "glorot_uniform")
         shapes["dense/bias"] = ((self.classes,), "zeros")
         return shapes
-
-    def param_count(self) -> int:
-        return sum(int(np.prod(shape)) for shape, _ in self.param_shapes().values())
-
-    def init_weights(self, seed: int) -> dict[str, np.ndarray]:
-        return init_weights(self.param_shapes(), seed)
-
-    def without_dropout(self) -> "CNNSpec":
-        """The same twin with dropout off, for deterministic parity training steps."""
-        return replace(self, dropout=0.0)
 
 
 KIND = "image"

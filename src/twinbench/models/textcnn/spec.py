@@ -11,17 +11,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
-
-from twinbench.models.init import init_weights
-from twinbench.models.text_spec import text_spec_for, without_dropout
+from twinbench.models.spec_base import SpecBase, text_spec_for
 
 KIND = "text"
 PROBE_TASK = "text"
 
 
 @dataclass(frozen=True)
-class TextCNNSpec:
+class TextCNNSpec(SpecBase):
     vocab: int = 2000
     length: int = 32
     classes: int = 2
@@ -39,15 +36,6 @@ class TextCNNSpec:
                                   "glorot_uniform")
         shapes["dense/bias"] = ((self.classes,), "zeros")
         return shapes
-
-    def param_count(self) -> int:
-        return sum(int(np.prod(s)) for s, _ in self.param_shapes().values())
-
-    def init_weights(self, seed: int) -> dict[str, np.ndarray]:
-        return init_weights(self.param_shapes(), seed)
-
-    def without_dropout(self) -> "TextCNNSpec":
-        return without_dropout(self)
 
 
 def spec_for(data) -> TextCNNSpec:

@@ -1,0 +1,36 @@
+"""What every family's spec shares: counting, initialising, and a dropout-free copy."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import numpy as np
+
+from twinbench.models.init import init_weights
+
+
+class SpecBase:
+    """Mixed into each frozen spec dataclass, which defines `param_shapes()`."""
+
+    def param_shapes(self) -> dict[str, tuple[tuple[int, ...], str]]:
+        raise NotImplementedError
+
+    def param_count(self) -> int:
+        return sum(int(np.prod(shape)) for shape, _ in self.param_shapes().values())
+
+    def init_weights(self, seed: int) -> dict[str, np.ndarray]:
+        """Canonical initial weights: the spec's Keras-default initialisers, seeded."""
+        return init_weights(self.param_shapes(), seed)
+
+    def without_dropout(self) -> Any:
+        """The same twin with dropout off, for deterministic parity training steps."""
+        if "dropout" in {f.name for f in dataclasses.fields(self)}:
+            return dataclasses.replace(self, dropout=0.0)
+        return self
+
+
+def text_spec_for(cls: type, data: Any) -> Any:
+    """A text spec for a prepared Dataset: its vocabulary size, length and classes."""
+    return cls(vocab=int(data.provenance["vocab_size"]), length=int(data.x_train.shape[1]),
+               classes=int(data.classes))
