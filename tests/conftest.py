@@ -7,7 +7,8 @@ import pytest
 import twinbench
 from twinbench.results import Results
 
-QUICK = dict(epochs=1, latency_calls=5, latency_warmup=2, throughput_calls=2, warmup_steps=2)
+QUICK = dict(tasks=("digits",), epochs=1, latency_calls=5, latency_warmup=2, throughput_calls=2,
+             warmup_steps=2)
 
 
 @pytest.fixture(scope="session")
