@@ -68,7 +68,7 @@ def run(
     holdout: Optional[float] = typer.Option(None, help="Split what --data-dir holds: this "
                                             "fraction, stratified and seeded, is the test set."),
     epochs: Optional[int] = typer.Option(None, help="Training epochs per cell [default: the "
-                                         "task's: digits 10, text 4]."),
+                                         "task's: digits 10, text 3]."),
     batch_size: Optional[int] = typer.Option(None, help="Training batch size, the same in "
                                              "every stack [default: 32]."),
     seed: int = typer.Option(0, help="Seed of the split, initial weights and batch order."),

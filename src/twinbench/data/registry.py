@@ -58,7 +58,7 @@ DATASETS: dict[str, DatasetInfo] = {d.name: d for d in (
 
 TASKS: dict[str, TaskInfo] = {t.name: t for t in (
     TaskInfo("digits", "image", "digits", "cnn", epochs=10, batch_size=32),
-    TaskInfo("text", "text", "synthetic-sentiment", "bilstm", epochs=4, batch_size=32),
+    TaskInfo("text", "text", "synthetic-sentiment", "bilstm", epochs=3, batch_size=32),
 )}
 TASK_GROUPS: dict[str, tuple[str, ...]] = {
     "quick": ("digits", "text"),
