@@ -76,6 +76,8 @@ def run(
     out: Optional[Path] = typer.Option(None, help="Output folder [default: runs/<run id>]."),
     cell_timeout: float = typer.Option(900.0, help="Seconds before a cell is killed."),
     latency_calls: int = typer.Option(300, help="Timed batch-1 calls per inference path."),
+    latency_budget: float = typer.Option(2.0, help="Seconds of timed calls per path before it "
+                                         "stops short of --latency-calls (slow eager paths)."),
 ) -> None:
     """Train, evaluate and time every twin; write results.json and print a summary."""
     from twinbench.api import TwinbenchError, plan, run as api_run
@@ -85,7 +87,7 @@ def run(
     kwargs = dict(tasks=split(tasks), stacks=split(stacks), models=split(models),
                   dataset=dataset, data_dir=data_dir, holdout=holdout, epochs=epochs,
                   batch_size=batch_size, seed=seed, out=out, cell_timeout_s=cell_timeout,
-                  latency_calls=latency_calls)
+                  latency_calls=latency_calls, latency_budget_s=latency_budget)
     if threads is not None:
         kwargs["threads"] = threads
     try:
