@@ -1,6 +1,5 @@
 """The per-cell process runner: crashes, time-outs and missing frameworks never stop a run."""
 
-import json
 import subprocess
 import sys
 

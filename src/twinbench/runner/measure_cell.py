@@ -6,20 +6,18 @@ from __future__ import annotations
 import os
 import resource
 import time
-from importlib import import_module
 from types import ModuleType
 from typing import Callable
 
 import numpy as np
 
 from twinbench.config import CellJob, OptimizerConfig
-from twinbench.data.dataset import epoch_order
-from twinbench.data.dataset import Dataset
+from twinbench.data.dataset import Dataset, batches, epoch_order
 from twinbench.measure.stats import median_iqr, percentiles
 from twinbench.measure.timing import StepTimer, time_calls
 from twinbench.models import spec_module, twin_module
 from twinbench.stacks import StackInfo
-from twinbench.stacks.base import Stack
+from twinbench.stacks.base import InferFn, Stack
 
 PROBE_BATCH = 32  # samples in the fixed parity batch (the first of the test split)
 PADDING_BATCH = 16  # shortest test texts, for the padding-invariance check
@@ -73,9 +71,9 @@ def _first_line(e: BaseException) -> str:
     return text.splitlines()[0][:300]
 
 
-def latency_b1(stack: Stack, x_test: np.ndarray, job: CellJob) -> dict:
+def latency_b1(idiomatic: str, paths: dict[str, InferFn], x_test: np.ndarray,
+               job: CellJob) -> dict:
     """Batch-1 latency of every documented inference path; the fastest by p50 headlines."""
-    idiomatic, paths = stack.inference_paths()
     x1 = x_test[:1]
     by_path: dict[str, dict] = {}
     for name, fn in paths.items():
@@ -95,11 +93,11 @@ def latency_b1(stack: Stack, x_test: np.ndarray, job: CellJob) -> dict:
             "latency_b1_idiomatic": idiomatic}
 
 
-def throughput_b256(stack: Stack, x_test: np.ndarray, job: CellJob, b1: dict) -> dict:
+def throughput_b256(paths: dict[str, InferFn], x_test: np.ndarray, job: CellJob,
+                    b1: dict) -> dict:
     """Samples/s at batch 256 (median call time) for the idiomatic path and the fastest
     batch-1 path; the better headlines. (Every path at 256 too would cost a recompile per
     compiled path: 20 s for torch.compile of a Keras LSTM, measured.)"""
-    _, paths = stack.inference_paths()
     keep = {b1["latency_b1_idiomatic"], b1["latency_b1_ms"]["path"]}
     xb = x_test[:256]
     by_path: dict[str, float | str] = {}
@@ -127,12 +125,11 @@ def save_probe(stack: Stack, job: CellJob, weights, data, x_train, x_test) -> di
         arrays.update(padding_probe(stack, weights, x_test, data.y_test))
     if job.parity_level == "full":
         order = epoch_order(len(data.y_train), job.run.seed, 0)
-        bs = job.run.batch_size
-        batches = [(x_train[order[i * bs:(i + 1) * bs]], data.y_train[order[i * bs:(i + 1) * bs]])
-                   for i in range(TRAJECTORY_STEPS)]
+        steps = batches(len(order), job.run.batch_size)[:TRAJECTORY_STEPS]
+        pairs = [(x_train[order[sl]], data.y_train[order[sl]]) for sl in steps]
         arrays.update({f"init:{k}": v for k, v in weights.items()})
         for name, cfg in (("sgd", PARITY_SGD), ("adam", job.run.optimizer)):
-            losses, snaps = stack.train_steps(weights, batches, cfg)
+            losses, snaps = stack.train_steps(weights, pairs, cfg)
             arrays[f"{name}:loss"] = np.asarray(losses)
             for step in SNAPSHOT_STEPS[name]:
                 arrays.update({f"{name}@{step}:{k}": v for k, v in snaps[step - 1].items()})
@@ -190,7 +187,10 @@ def measure(job: CellJob, info: StackInfo, fault: Callable[[str], None]) -> dict
 def train_and_time(stack: Stack, job: CellJob, data, x_train, x_test, t_build: float) -> dict:
     timer = StepTimer()
     curve = train(stack, job, data, x_train, x_test, timer)
-    b1 = latency_b1(stack, x_test, job)
+    # One set of paths for both measurements: a compiled function built twice would
+    # trace and compile twice.
+    idiomatic, paths = stack.inference_paths()
+    b1 = latency_b1(idiomatic, paths, x_test, job)
     return {
         "accuracy": curve[-1]["test_accuracy"],
         "train_samples_per_s": median_iqr(
@@ -200,7 +200,7 @@ def train_and_time(stack: Stack, job: CellJob, data, x_train, x_test, t_build: f
         "first_step_compute_s": timer.durations_s[0],
         "epochs": curve,
         **b1,
-        **throughput_b256(stack, x_test, job, b1),
+        **throughput_b256(paths, x_test, job, b1),
     }
 
 

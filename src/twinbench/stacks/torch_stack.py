@@ -14,6 +14,7 @@ import torch
 from torch.nn import functional as F
 
 from twinbench.config import OptimizerConfig
+from twinbench.data.dataset import batches
 from twinbench.measure.timing import StepTimer
 from twinbench.stacks import StackInfo
 from twinbench.stacks.base import InferFn, Probe
@@ -98,10 +99,9 @@ class TorchStack:
     def train_epoch(self, x: np.ndarray, y: np.ndarray, timer: StepTimer) -> float:
         self.model.train()
         total = 0.0
-        for i in range(0, len(y), self.batch_size):
+        for sl in batches(len(y), self.batch_size):
             timer.begin()
-            xb = torch.from_numpy(x[i:i + self.batch_size])
-            yb = torch.from_numpy(y[i:i + self.batch_size])
+            xb, yb = torch.from_numpy(x[sl]), torch.from_numpy(y[sl])
             self.opt.zero_grad(set_to_none=True)
             loss = F.cross_entropy(self.fwd(xb), yb)
             loss.backward()
