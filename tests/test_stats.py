@@ -37,3 +37,45 @@ def test_time_calls_requires_two_warmups_and_counts_calls():
         time_calls(lambda: calls.append(1), calls=3, warmup=1)
     ms = time_calls(lambda: calls.append(1), calls=4, warmup=2)
     assert len(ms) == 4 and len(calls) == 6 and np.all(ms >= 0)
+
+
+# --- bootstrap, Mann-Whitney, CV: values worked out by hand ---
+from twinbench.measure.stats import bootstrap_ci, cv, mann_whitney, significant, summarize  # noqa: E402
+
+
+def test_mann_whitney_by_hand():
+    # a entirely below b: U = 0. Exact two-sided p = 2 * P(U = 0) = 2 * 1/C(6,3) = 0.1
+    r = mann_whitney([1, 2, 3], [4, 5, 6])
+    assert r["u"] == 0 and r["p"] == pytest.approx(0.1)
+    assert r["ratio"] == pytest.approx(2 / 5)
+    # 4 vs 4 fully separated: p = 2 / C(8,4) = 2/70
+    assert mann_whitney([5, 6, 7, 8], [1, 2, 3, 4])["p"] == pytest.approx(2 / 70)
+    # interleaved 1,3 vs 2,4: U counts pairs a>b: (3>2) = 1; P(U<=1) = 2/6 -> p = 2*2/6
+    assert mann_whitney([1, 3], [2, 4])["p"] == pytest.approx(2 / 3)
+
+
+def test_bootstrap_ci_by_hand():
+    # Sample {0, 1}: a resample has median 0 (both 0, prob 1/4), 0.5 (1/2) or 1 (1/4).
+    # The 2.5% and 97.5% quantiles of that distribution are 0 and 1.
+    assert bootstrap_ci([0.0, 1.0], n_resamples=4000, seed=1) == (0.0, 1.0)
+    assert bootstrap_ci([3.0, 3.0, 3.0]) == (3.0, 3.0)
+    assert bootstrap_ci([7.0]) is None
+    # same seed, same interval: the CI is reproducible
+    x = [1.0, 2.0, 4.0, 8.0, 16.0, 3.0, 5.0]
+    assert bootstrap_ci(x, seed=3) == bootstrap_ci(x, seed=3)
+    lo, hi = bootstrap_ci(x, seed=3)
+    assert min(x) <= lo <= 4.0 <= hi <= max(x)  # median 4 lies inside
+
+
+def test_cv_and_noise_flag_by_hand():
+    # mean 2, sample sd sqrt(((1-2)^2 + 0 + (3-2)^2) / 2) = 1 -> cv 0.5
+    assert cv([1, 2, 3]) == pytest.approx(0.5)
+    s = summarize([1, 2, 3], spans="repeats across processes")
+    assert s["noisy"] and s["median"] == 2 and s["spans"] == "repeats across processes"
+    assert not summarize([100, 101, 99], spans="steps")["noisy"]  # cv 0.01
+
+
+def test_significance_needs_p_and_effect():
+    assert significant({"p": 0.001, "ratio": 1.10})
+    assert not significant({"p": 0.02, "ratio": 1.50})  # p too large
+    assert not significant({"p": 0.0001, "ratio": 1.01})  # effect below 3%

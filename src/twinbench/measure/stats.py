@@ -22,3 +22,69 @@ def median_iqr(values: Sequence[float]) -> dict[str, float]:
         raise ValueError("median of an empty sample")
     q25, q50, q75 = np.percentile(arr, [25, 50, 75])
     return {"median": float(q50), "iqr": float(q75 - q25), "n": int(arr.size)}
+
+
+# --- Uncertainty and comparison (issue 5). scipy is the well-kept reference for both. ---
+
+NOISE_CV = 0.10  # coefficient of variation above which a metric is flagged as noisy
+
+
+def bootstrap_ci(values: Sequence[float], level: float = 0.95, n_resamples: int = 2000,
+                 seed: int = 0) -> tuple[float, float] | None:
+    """Percentile-bootstrap CI of the median, with a seeded RNG (reproducible).
+
+    None for fewer than 2 values: one number has no spread to resample. A constant
+    sample gives the degenerate interval (c, c).
+    """
+    from scipy import stats as st
+
+    arr = np.asarray(values, dtype=float)
+    if arr.size < 2:
+        return None
+    if np.all(arr == arr[0]):
+        return float(arr[0]), float(arr[0])
+    res = st.bootstrap((arr,), np.median, confidence_level=level, n_resamples=n_resamples,
+                       method="percentile", rng=np.random.default_rng(seed), vectorized=True)
+    return float(res.confidence_interval.low), float(res.confidence_interval.high)
+
+
+def mann_whitney(a: Sequence[float], b: Sequence[float]) -> dict[str, float]:
+    """Two-sided Mann-Whitney U test of a vs b, plus the effect size as the ratio of
+    medians (a / b). scipy picks the exact distribution for small samples."""
+    from scipy import stats as st
+
+    xa, xb = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if xa.size == 0 or xb.size == 0:
+        raise ValueError("Mann-Whitney needs two non-empty samples")
+    res = st.mannwhitneyu(xa, xb, alternative="two-sided")
+    mb = float(np.median(xb))
+    return {"u": float(res.statistic), "p": float(res.pvalue),
+            "ratio": float(np.median(xa)) / mb if mb else float("inf"),
+            "n_a": int(xa.size), "n_b": int(xb.size)}
+
+
+def cv(values: Sequence[float]) -> float:
+    """Coefficient of variation: sample standard deviation / mean (ddof=1)."""
+    arr = np.asarray(values, dtype=float)
+    if arr.size < 2 or arr.mean() == 0:
+        return 0.0
+    return float(arr.std(ddof=1) / abs(arr.mean()))
+
+
+def summarize(values: Sequence[float], spans: str, seed: int = 0) -> dict:
+    """Median, IQR, bootstrap 95% CI and the noise flag of one metric's sample.
+
+    `spans` says what the sample is: "steps within one process" or "repeats across
+    processes" — a CI over steps says nothing about process-to-process variation.
+    """
+    out: dict = {**median_iqr(values), "spans": spans}
+    ci = bootstrap_ci(values, seed=seed)
+    out["ci95"] = list(ci) if ci else None
+    out["cv"] = cv(values)
+    out["noisy"] = out["cv"] > NOISE_CV
+    return out
+
+
+def significant(test: dict, alpha: float = 0.01, min_effect: float = 0.03) -> bool:
+    """A difference counts only when p < alpha AND the medians differ by >= min_effect."""
+    return test["p"] < alpha and abs(test["ratio"] - 1.0) >= min_effect
