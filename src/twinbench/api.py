@@ -3,11 +3,15 @@
 
 from __future__ import annotations
 
+import secrets
+import signal
+import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from twinbench import environment
 from twinbench.config import CellJob, RunConfig, available_cpus
@@ -16,8 +20,9 @@ from twinbench.data.registry import TASKS, load_dataset, resolve_dataset, resolv
 from twinbench.models import resolve_models, spec_module
 from twinbench.parity.compare import QUICK_CHECKS, compare, first_failure, load_probe
 from twinbench.results import Cell, Results
-from twinbench.runner.local import run_cell
+from twinbench.runner.executor import CellKey, Executor, LocalExecutor, Submission
 from twinbench.stacks import STACKS, missing_modules, resolve_stacks
+from twinbench.store.db import FINAL, Store, default_db_path
 
 REFERENCE_STACK = "torch"  # parity reference; falls back to the first stack that ran
 
@@ -35,16 +40,22 @@ class Events:
     on_cell_end: Callable[[Cell], None] = lambda cell: None
 
 
-CellKey = tuple[str, str, str, str]  # (task, dataset, model, stack)
+class Interrupted(RuntimeError):
+    """Ctrl-C or SIGTERM stopped the run; what finished is stored. The message says how
+    to resume."""
 
 
 @dataclass(frozen=True)
 class Plan:
     config: RunConfig
-    cells: list[CellKey]
+    cells: list[CellKey]  # in execution order: repeats outermost, stacks rotated
     out_dir: Path
     run_id: str
     cpus: tuple[int, ...]
+
+    def probe_cells(self) -> list[CellKey]:
+        """One parity probe per twin: the first repeat's cells."""
+        return [c for c in self.cells if c[4] == 0]
 
 
 def _validated(fn: Callable, names: list[str]) -> list[str]:
@@ -70,7 +81,15 @@ def task_models(config: RunConfig) -> list[tuple[str, str, str]]:
     return out
 
 
-def plan(config: RunConfig, models: list[str] | None = None) -> Plan:
+def rotated(stacks: list[str], repeat: int) -> list[str]:
+    """Repeat r starts at the r-th stack, so slow drift (thermal, background load) does
+    not always fall on the same stack."""
+    k = repeat % len(stacks) if stacks else 0
+    return stacks[k:] + stacks[:k]
+
+
+def plan(config: RunConfig, models: list[str] | None = None, run_id: str | None = None,
+         out_dir: Path | None = None) -> Plan:
     """Validate every name and the thread count; decide the cells and the output folder.
     With `models`, the cells are those models on their probe task (for `verify`)."""
     stacks = _validated(resolve_stacks, list(config.stacks))
@@ -85,9 +104,13 @@ def plan(config: RunConfig, models: list[str] | None = None) -> Plan:
     if config.threads > len(cpus):
         raise TwinbenchError(f"--threads {config.threads} exceeds the {len(cpus)} CPUs "
                              f"this process may use; valid: 1..{len(cpus)}")
-    run_id = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
-    out_dir = Path(config.out) if config.out else Path("runs") / run_id
-    cells = [(t, d, m, s) for t, d, m in triples for s in stacks]
+    # Second resolution plus a random suffix: two runs started in the same second (tests,
+    # scripts) must never share an id, or the store would merge them.
+    run_id = run_id or (datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S-")
+                        + secrets.token_hex(2))
+    out_dir = out_dir or (Path(config.out) if config.out else Path("runs") / run_id)
+    cells = [(t, d, m, s, r) for r in range(config.repeats) for t, d, m in triples
+             for s in rotated(stacks, r)]
     return Plan(config, cells, out_dir, run_id, tuple(cpus[: config.threads]))
 
 
@@ -115,24 +138,37 @@ def prepare_data(p: Plan) -> dict[str, Path]:
     return paths
 
 
-def execute_cell(p: Plan, cell: CellKey, data: dict[str, Path], mode: str,
-                 level: str = "quick", folder: str = "cells") -> Cell:
-    task, dataset, model, stack = cell
-    skipped = skipped_cell(task, stack, model)
-    if skipped:
-        skipped.dataset = dataset
-        return skipped
-    cell_dir = p.out_dir / folder / f"{task}__{dataset}__{model}__{stack}"
+def submission(p: Plan, cell: CellKey, data: dict[str, Path], mode: str, level: str,
+               folder: str) -> Submission:
+    task, dataset, model, stack, repeat = cell
+    suffix = f"__r{repeat}" if repeat else ""
+    cell_dir = p.out_dir / folder / f"{task}__{dataset}__{model}__{stack}{suffix}"
     cell_dir.mkdir(parents=True, exist_ok=True)
     info = TASKS[task]
+    # Each repeat is an independent replicate: its own seed for weights and batch order
+    # (the data split stays the run's).
     run = p.config.model_copy(update={"epochs": p.config.epochs or info.epochs,
-                                      "batch_size": p.config.batch_size or info.batch_size})
+                                      "batch_size": p.config.batch_size or info.batch_size,
+                                      "seed": p.config.seed + repeat})
     job = CellJob(task=task, dataset=dataset, model=model, stack=stack, run=run,
-                  data_path=data[dataset], cpus=p.cpus,
-                  spawn_wall=time.time(), result_path=cell_dir / "result.json",
-                  parity_path=cell_dir / "probe.npz", mode=mode, parity_level=level)
-    raw = run_cell(job, STACKS[stack], cell_dir, p.config.cell_timeout_s)
-    return Cell(task=task, dataset=dataset, model=model, stack=stack, **raw)
+                  data_path=data[dataset].resolve(), cpus=p.cpus, spawn_wall=time.time(),
+                  result_path=(cell_dir / "result.json").resolve(),
+                  parity_path=(cell_dir / "probe.npz").resolve(), repeat=repeat, mode=mode,
+                  parity_level=level)
+    return Submission(cell, job, STACKS[stack], cell_dir)
+
+
+def make_executor(config: RunConfig) -> Executor:
+    if config.executor == "ray":
+        from twinbench.runner.ray_executor import RayExecutor
+
+        return RayExecutor(config.ray_address, memory_mb=config.cell_memory_mb)
+    return LocalExecutor(memory_mb=config.cell_memory_mb)
+
+
+def to_cell(key: CellKey, raw: dict) -> Cell:
+    task, dataset, model, stack, repeat = key
+    return Cell(task=task, dataset=dataset, model=model, stack=stack, repeat=repeat, **raw)
 
 
 def check_parity(cells: list[Cell]) -> None:
@@ -153,16 +189,34 @@ def check_parity(cells: list[Cell]) -> None:
                              "failure": first_failure(checks)})
 
 
-def _execute_all(p: Plan, results: Results, events: Events, data: dict[str, Path],
-                 mode: str, level: str, folder: str,
-                 after: Callable[[Cell], None] = lambda cell: None) -> None:
-    events.on_start(len(p.cells), "parity probes" if mode == "probe" else "timed cells")
-    for cell in p.cells:
-        events.on_cell_start(f"{cell[0]}/{cell[1]}/{cell[2]}", cell[3])
-        results.cells.append(execute_cell(p, cell, data, mode, level, folder))
-        after(results.cells[-1])
-        results.write(p.out_dir, results_name(folder))
-        events.on_cell_end(results.cells[-1])
+def _execute_all(p: Plan, keys: list[CellKey], events: Events, data: dict[str, Path],
+                 mode: str, level: str, folder: str, done: dict[CellKey, Cell],
+                 on_cell: Callable[[Cell], None]) -> dict[CellKey, Cell]:
+    """Run the cells of `keys` not in `done` (stored by an earlier attempt); every finished
+    cell goes to `on_cell` (store, results.json) before the next one starts."""
+    todo = [k for k in keys if k not in done]
+    events.on_start(len(todo), "parity probes" if mode == "probe" else "timed cells")
+    cells = dict(done)
+    subs = []
+    for key in todo:
+        skipped = skipped_cell(key[0], key[3], key[2])
+        if skipped:
+            skipped.dataset, skipped.repeat = key[1], key[4]
+            cells[key] = skipped
+            on_cell(skipped)
+            events.on_cell_end(skipped)
+        else:
+            subs.append(submission(p, key, data, mode, level, folder))
+    executor = make_executor(p.config)
+    try:
+        announce = lambda sub: events.on_cell_start("/".join(sub.key[:3]), sub.key[3])  # noqa: E731
+        for sub, raw in executor.run(subs, p.config.cell_timeout_s, announce):
+            cells[sub.key] = to_cell(sub.key, raw)
+            on_cell(cells[sub.key])
+            events.on_cell_end(cells[sub.key])
+    finally:
+        executor.close()
+    return {k: cells[k] for k in keys if k in cells}
 
 
 def results_name(folder: str) -> str:
@@ -184,7 +238,9 @@ def verify(config: RunConfig | None = None, models: list[str] | None = None,
     p.out_dir.mkdir(parents=True, exist_ok=True)
     data = prepare_data(p)
     results = new_results(p)
-    _execute_all(p, results, events or Events(), data, "probe", level, "verify")
+    cells = _execute_all(p, p.probe_cells(), events or Events(), data, "probe", level,
+                         "verify", {}, lambda c: None)
+    results.cells = list(cells.values())
     check_parity(results.cells)
     results.write(p.out_dir, "verify.json")
     return results
@@ -204,23 +260,96 @@ def attach_parity(c: Cell, probes: list[Cell]) -> None:
         c.status, c.reason = "unverified", c.parity["failure"]
 
 
+def cell_key(c: Cell | dict) -> CellKey:
+    d = c if isinstance(c, dict) else c.model_dump()
+    return (d["task"], d.get("dataset") or "", d["model"], d["stack"], d.get("repeat", 0))
+
+
+def _phase(p: Plan, store: Store, events: Events, data: dict[str, Path], phase: str,
+           results: Results, after: Callable[[Cell], None] = lambda c: None) -> list[Cell]:
+    """One phase ("probe" or "full") of a run, resumable: cells the store already holds
+    as results are kept, the rest run. Each finished cell is committed to the store and
+    results.json is rewritten before the next cell starts."""
+    keys = p.probe_cells() if phase == "probe" else p.cells
+    folder = "verify" if phase == "probe" else "cells"
+    done = {cell_key(c): Cell.model_validate(c) for c in store.cells(p.run_id, phase)
+            if c["status"] in FINAL}
+    current = dict(done)
+
+    def on_cell(c: Cell) -> None:
+        after(c)
+        store.put_cell(p.run_id, phase, c.repeat, c.model_dump(mode="json"))
+        current[cell_key(c)] = c
+        results.cells = [current[k] for k in keys if k in current]
+        results.write(p.out_dir, results_name(folder))
+
+    results.cells = [current[k] for k in keys if k in current]
+    cells = _execute_all(p, keys, events, data, phase if phase == "probe" else "full",
+                         "quick", folder, done, on_cell)
+    return list(cells.values())
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM stops the run the way Ctrl-C does (KeyboardInterrupt): the running cell is
+    killed, finished cells stay stored."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def run(config: RunConfig | None = None, events: Events | None = None,
-        planned: Plan | None = None, **overrides: Any) -> Results:
+        planned: Plan | None = None, store: Store | None = None,
+        **overrides: Any) -> Results:
     """Run every cell of `config` (or of RunConfig(**overrides)), one process per cell.
 
     First the forward and gradient parity checks (a quick probe of each twin), then the
-    timed cells. results.json is rewritten after every cell: a crash loses nothing done.
+    timed cells. Every finished cell is committed to the SQLite store and results.json is
+    rewritten: a crash or Ctrl-C loses nothing done, and `run --resume RUN_ID` (a Plan
+    with the same run id) runs only what is missing or failed.
     """
     config = config or RunConfig(**overrides)
     events = events or Events()
     p = planned or plan(config)
     p.out_dir.mkdir(parents=True, exist_ok=True)
     data = prepare_data(p)
-    probes = new_results(p)
-    _execute_all(p, probes, events, data, "probe", "quick", "verify")
-    check_parity(probes.cells)
-    probes.write(p.out_dir, "verify.json")
+    store = store or Store(default_db_path())
     results = new_results(p)
-    _execute_all(p, results, events, data, "full", "quick", "cells",
-                 after=lambda cell: attach_parity(cell, probes.cells))
+    store.start_run(p.run_id, p.out_dir, results.config, results.environment)
+    try:
+        with _sigterm_as_interrupt():
+            probes = new_results(p)
+            probe_cells = _phase(p, store, events, data, "probe", probes)
+            check_parity(probe_cells)
+            for c in probe_cells:  # store the verdicts too
+                store.put_cell(p.run_id, "probe", c.repeat, c.model_dump(mode="json"))
+            probes.cells = probe_cells
+            probes.write(p.out_dir, "verify.json")
+            _phase(p, store, events, data, "full", results,
+                   after=lambda cell: attach_parity(cell, probe_cells))
+    except KeyboardInterrupt:
+        store.finish_run(p.run_id, "interrupted")
+        raise Interrupted(f"interrupted: {len(results.cells)} finished cells are stored; "
+                          f"resume with: twinbench run --resume {p.run_id}") from None
+    failed = sum(c.status == "failed" for c in results.cells)
+    store.finish_run(p.run_id, "complete" if not failed else f"complete, {failed} failed")
     return results
+
+
+def resume_plan(store: Store, run_id: str) -> Plan:
+    """The plan of a stored run, with its id and output folder, for `run --resume`."""
+    row = store.run(run_id)
+    if row is None:
+        known = ", ".join(r["run_id"] for r in store.runs(5)) or "none"
+        raise TwinbenchError(f"no run {run_id!r} in {store.path}; recent runs: {known}")
+    config = RunConfig.model_validate_json(row["config"])
+    return plan(config, run_id=run_id, out_dir=Path(row["out_dir"]))

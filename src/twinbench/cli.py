@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Optional
@@ -72,35 +73,86 @@ def run(
     batch_size: Optional[int] = typer.Option(None, help="Training batch size, the same in "
                                              "every stack [default: 32]."),
     seed: int = typer.Option(0, help="Seed of the split, initial weights and batch order."),
+    repeats: int = typer.Option(1, help="Fresh-process repeats per cell (seed+r, stack order "
+                                "rotated); 3+ gives confidence intervals across processes."),
+    target_accuracy: Optional[float] = typer.Option(None, help="Report the time to the first "
+                                                    "epoch at this test accuracy."),
     threads: Optional[int] = typer.Option(None, help="Threads per cell [default: all CPUs]."),
     out: Optional[Path] = typer.Option(None, help="Output folder [default: runs/<run id>]."),
     cell_timeout: float = typer.Option(900.0, help="Seconds before a cell is killed."),
+    cell_memory_mb: Optional[float] = typer.Option(None, help="Kill a cell whose RSS passes "
+                                                   "this many MB."),
     latency_calls: int = typer.Option(300, help="Timed batch-1 calls per inference path."),
     latency_budget: float = typer.Option(2.0, help="Seconds of timed calls per path before it "
                                          "stops short of --latency-calls (slow eager paths)."),
+    latency_bound_ms: float = typer.Option(10.0, help="LoadGen Server scenario: p99 bound."),
+    loadgen: bool = typer.Option(True, help="Run the MLPerf LoadGen phase (short durations)."),
+    executor: str = typer.Option("local", help="Where cells run: local or ray."),
+    ray_address: Optional[str] = typer.Option(None, help="Ray cluster address (with "
+                                              "--executor ray) [default: start one here]."),
+    db: Optional[Path] = typer.Option(None, help="SQLite history [default: "
+                                      "~/.local/share/twinbench/history.db]."),
+    resume: Optional[str] = typer.Option(None, help="Run id: run only its missing or failed "
+                                         "cells (its stored settings apply)."),
+    dry_run: bool = typer.Option(False, help="Validate and print the plan; run nothing."),
 ) -> None:
     """Train, evaluate and time every twin; write results.json and print a summary."""
-    from twinbench.api import TwinbenchError, plan, run as api_run
+    kwargs = {k: v for k, v in locals().items() if k not in ("db", "resume", "dry_run")}
+    _run(kwargs, db, resume, dry_run)
+
+
+def run_config_kwargs(o: dict) -> dict:
+    """CLI option values -> RunConfig fields (names that differ are mapped here)."""
+    kw = dict(tasks=split(o["tasks"]), stacks=split(o["stacks"]), models=split(o["models"]),
+              cell_timeout_s=o["cell_timeout"], latency_budget_s=o["latency_budget"])
+    for k in ("dataset", "data_dir", "holdout", "epochs", "batch_size", "seed", "repeats",
+              "target_accuracy", "out", "cell_memory_mb", "latency_calls",
+              "latency_bound_ms", "loadgen", "executor", "ray_address"):
+        kw[k] = o[k]
+    if o["threads"] is not None:
+        kw["threads"] = o["threads"]
+    return kw
+
+
+def _run(options: dict, db: Optional[Path], resume: Optional[str], dry_run: bool) -> None:
+    from twinbench.api import Interrupted, TwinbenchError, plan, resume_plan, run as api_run
     from twinbench.config import RunConfig
     from twinbench.report.console import summary_table
 
-    kwargs = dict(tasks=split(tasks), stacks=split(stacks), models=split(models),
-                  dataset=dataset, data_dir=data_dir, holdout=holdout, epochs=epochs,
-                  batch_size=batch_size, seed=seed, out=out, cell_timeout_s=cell_timeout,
-                  latency_calls=latency_calls, latency_budget_s=latency_budget)
-    if threads is not None:
-        kwargs["threads"] = threads
     try:
-        config = RunConfig(**kwargs)
-        planned = plan(config)  # validates names before anything starts
+        if resume:
+            store = _open_store(db)
+            planned = resume_plan(store, resume)
+        else:
+            planned = plan(RunConfig(**run_config_kwargs(options)))  # validates names first
+        if dry_run:
+            console.print(f"plan: {len(planned.cells)} cells -> {planned.out_dir}")
+            return
+        store = store if resume else _open_store(db)
         with _progress() as p:
-            results = api_run(config, events=_progress_events(p), planned=planned)
+            results = api_run(planned.config, events=_progress_events(p), planned=planned,
+                              store=store)
     except ValidationError as e:
         fail(_validation_message(e))
     except TwinbenchError as e:
         fail(str(e))
+    except Interrupted as e:
+        fail(str(e), code=130)
     console.print(summary_table(results))
-    console.print(f"results: {planned.out_dir / 'results.json'}")
+    console.print(f"results: {planned.out_dir / 'results.json'}  (run id {planned.run_id}, "
+                  f"history {store.path})")
+
+
+def _open_store(db: Optional[Path]):
+    import sqlite3
+
+    from twinbench.store import Store, default_db_path
+
+    path = db or default_db_path()
+    try:
+        return Store(path)
+    except (sqlite3.Error, OSError) as e:
+        fail(f"--db {path}: cannot open the history database ({e})")
 
 
 @app.command()
@@ -146,6 +198,46 @@ def _progress() -> Progress:
     return Progress(TextColumn("{task.description}"), BarColumn(),
                     TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
                     console=console)
+
+
+@app.command()
+def history(
+    db: Optional[Path] = typer.Option(None, help="SQLite history [default: "
+                                      "~/.local/share/twinbench/history.db]."),
+    limit: int = typer.Option(20, min=1, help="How many recent runs."),
+) -> None:
+    """List the stored runs, newest first."""
+    store = _open_store(db)
+    table = Table(title=f"twinbench history ({store.path})")
+    for col in ("run id", "created", "status", "cells", "failed", "output"):
+        table.add_column(col)
+    for r in store.runs(limit):
+        table.add_row(r["run_id"], r["created"], r["status"], str(r["n_cells"]),
+                      str(r["n_failed"]), r["out_dir"])
+    console.print(table)
+
+
+@app.command()
+def show(
+    run_id: str = typer.Argument(..., help="A run id from `twinbench history`."),
+    db: Optional[Path] = typer.Option(None, help="SQLite history [default: "
+                                      "~/.local/share/twinbench/history.db]."),
+) -> None:
+    """Print one stored run: its status and the summary table of its cells."""
+    from twinbench.report.console import summary_table
+    from twinbench.results import Cell, Results
+
+    store = _open_store(db)
+    row = store.run(run_id)
+    if row is None:
+        known = ", ".join(r["run_id"] for r in store.runs(5)) or "none"
+        fail(f"no run {run_id!r} in {store.path}; recent runs: {known}")
+    results = Results(run_id=run_id, environment=store.environment(run_id),
+                      config=json.loads(row["config"]),
+                      cells=[Cell.model_validate(c) for c in store.cells(run_id)])
+    console.print(f"run {run_id}: {row['status']}, created {row['created']}, "
+                  f"output {row['out_dir']}")
+    console.print(summary_table(results))
 
 
 @app.command("stacks")

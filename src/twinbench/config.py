@@ -61,6 +61,22 @@ class RunConfig(BaseModel):
     warmup_steps: int = Field(10, ge=0)
     optimizer: OptimizerConfig = OptimizerConfig()
     dtype: str = "float32"
+    # Repeats: each cell runs this many times, each in a fresh process with seed+repeat
+    # for the initial weights and batch order, the stack order rotated between repeats.
+    repeats: int = Field(1, ge=1, le=100)
+    # Time to accuracy: wall time (training + evaluation) to the first epoch at or above.
+    target_accuracy: float | None = Field(None, gt=0, le=1)
+    cell_memory_mb: float | None = Field(None, gt=0)  # RSS limit per cell (killed past it)
+    # A loss that is not finite, or above this multiple of the first epoch's, stops the
+    # cell early with status "diverged".
+    divergence_factor: float = Field(10.0, gt=1)
+    device: Literal["cpu", "cuda"] = "cpu"
+    executor: Literal["local", "ray"] = "local"
+    ray_address: str | None = None  # None with executor "ray": start a local Ray
+    # MLPerf LoadGen phase after training (short durations in `run`; see `latency`).
+    loadgen: bool = True
+    loadgen_duration_s: float = Field(1.0, gt=0)
+    latency_bound_ms: float = Field(10.0, gt=0)  # Server scenario: p99 bound
 
 
 class CellJob(BaseModel):
@@ -77,5 +93,6 @@ class CellJob(BaseModel):
     spawn_wall: float  # time.time() just before the process was spawned
     result_path: Path
     parity_path: Path
+    repeat: int = 0
     mode: Literal["full", "probe"] = "full"  # probe: build and parity probe only, no timing
     parity_level: Literal["quick", "full"] = "quick"  # full adds SGD/Adam steps, 10-step loss

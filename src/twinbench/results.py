@@ -8,9 +8,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: `repeat` on cells, status "diverged"
 # "unverified": measured, but the twin failed a parity check (the reason names it).
-Status = Literal["ok", "failed", "skipped", "unverified"]
+# "diverged": training stopped early on a non-finite or exploding loss.
+Status = Literal["ok", "failed", "skipped", "unverified", "diverged"]
 
 
 class Cell(BaseModel):
@@ -20,6 +21,7 @@ class Cell(BaseModel):
     stack: str
     status: Status
     dataset: str | None = None
+    repeat: int = 0
     reason: str | None = None
     params: int | None = None
     metrics: dict[str, Any] = Field(default_factory=dict)

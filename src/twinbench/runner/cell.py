@@ -28,6 +28,13 @@ def _inject_fault(stack: str, where: str) -> None:
         time.sleep(10**6)
     if kind == "exit":
         os._exit(3)
+    if kind == "kill":  # as the OOM killer or a user's kill -9 would
+        os.kill(os.getpid(), 9)
+    if kind == "memory":  # grow RSS until the driver's --cell-memory-mb watch kills us
+        hog = []
+        while True:
+            hog.append(bytearray(50 * 2**20))
+            time.sleep(0.05)
     raise RuntimeError(f"injected fault {kind!r}")
 
 
@@ -38,19 +45,40 @@ def main(job_path: str) -> int:
     from twinbench.stacks import STACKS
 
     info = STACKS[raw["stack"]]
-    blocker = guard.install(info.foreign_modules)
+    refused = info.foreign_modules
+    if os.environ.get("TWINBENCH_FAULT") == f"{raw['stack']}:import":
+        refused = refused + info.modules  # a framework that fails to import
+    blocker = guard.install(refused)
 
     from twinbench.config import CellJob
     from twinbench.runner.measure_cell import measure
 
     job = CellJob.model_validate(raw)
-    result = measure(job, info, fault=lambda where: _inject_fault(job.stack, where))
+    try:
+        result = measure(job, info, fault=lambda where: _inject_fault(job.stack, where))
+    except Exception as e:  # the driver records the reason; the traceback goes to stderr
+        import traceback
+
+        traceback.print_exc()
+        _write(job.result_path.with_name("error.json"), {"reason": _reason(e, info)})
+        return 1
     result["settings"]["foreign_imports_refused"] = blocker.attempts
     result["settings"]["foreign_modules_loaded"] = guard.loaded(info.foreign_modules)
-    tmp = job.result_path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(result, indent=2))
-    tmp.replace(job.result_path)
+    _write(job.result_path, result)
     return 0
+
+
+def _write(path: Path, obj: dict) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(obj, indent=2))
+    tmp.replace(path)
+
+
+def _reason(e: BaseException, info) -> str:
+    first = (str(e).strip().splitlines() or [""])[0][:300]
+    if isinstance(e, ImportError):
+        return f"{info.framework} failed to import: {type(e).__name__}: {first}"
+    return f"{type(e).__name__}: {first}"
 
 
 if __name__ == "__main__":

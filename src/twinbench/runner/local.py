@@ -51,11 +51,60 @@ def _kill_group(proc: subprocess.Popen) -> None:
     proc.wait()
 
 
-def run_cell(job: CellJob, info: StackInfo, cell_dir: Path, timeout_s: float) -> dict:
+POLL_S = 0.1  # how often the driver checks the cell's RSS and exit
+
+
+def group_rss_mb(pid: int) -> float:
+    """RSS of the cell process and all its children (compile workers, data loaders)."""
+    import psutil
+
+    try:
+        root = psutil.Process(pid)
+        procs = [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return 0.0
+    total = 0
+    for proc in procs:
+        try:
+            total += proc.memory_info().rss
+        except psutil.Error:
+            pass
+    return total / 2**20
+
+
+def _watch(proc: subprocess.Popen, timeout_s: float, memory_mb: float | None) -> str | None:
+    """Wait for the cell; kill it past the timeout or the memory limit. Returns the reason
+    it failed, or None when it exited 0. Any exception here (Ctrl-C) kills it too."""
+    deadline = time.monotonic() + timeout_s
+    try:
+        while True:
+            rc = proc.poll()
+            if rc is not None:
+                return None if rc == 0 else f"cell process exited with {_describe_rc(rc)}"
+            if time.monotonic() > deadline:
+                _kill_group(proc)
+                return f"timed out after {timeout_s:g} s (--cell-timeout)"
+            if memory_mb is not None:
+                rss = group_rss_mb(proc.pid)
+                if rss > memory_mb:
+                    _kill_group(proc)
+                    return (f"killed: RSS {rss:.0f} MB exceeded --cell-memory-mb "
+                            f"{memory_mb:g}")
+            time.sleep(POLL_S)
+    except BaseException:
+        _kill_group(proc)
+        raise
+
+
+def run_cell(job: CellJob, info: StackInfo, cell_dir: Path, timeout_s: float,
+             memory_mb: float | None = None) -> dict:
     """Spawn the cell and wait. Returns the cell's result dict or a `failed` record."""
     job_path = cell_dir / "job.json"
     job_path.write_text(job.model_dump_json(indent=2))
     err_path, out_path = cell_dir / "stderr.txt", cell_dir / "stdout.txt"
+    error_path = cell_dir / "error.json"
+    for stale in (job.result_path, error_path):
+        stale.unlink(missing_ok=True)  # a resumed cell must not read an old attempt's
     t0 = time.perf_counter()
     with open(err_path, "wb") as err, open(out_path, "wb") as out:
         proc = subprocess.Popen(
@@ -63,15 +112,13 @@ def run_cell(job: CellJob, info: StackInfo, cell_dir: Path, timeout_s: float) ->
             env=cell_env(info, job.run.threads, job.run.seed), stdout=out, stderr=err,
             stdin=subprocess.DEVNULL, start_new_session=True,  # own group: kill takes all
         )
-        try:
-            rc = proc.wait(timeout=timeout_s)
-            reason = None if rc == 0 else f"cell process exited with {_describe_rc(rc)}"
-        except subprocess.TimeoutExpired:
-            _kill_group(proc)
-            reason = f"timed out after {timeout_s:g} s (--cell-timeout)"
+        reason = _watch(proc, timeout_s, memory_mb)
     wall = time.perf_counter() - t0
     if reason is None and job.result_path.exists():
-        return {**json.loads(job.result_path.read_text()), "status": "ok", "wall_s": wall}
+        raw = json.loads(job.result_path.read_text())
+        return {**raw, "status": raw.get("status", "ok"), "wall_s": wall}
+    if error_path.exists():  # the cell caught its own error and said what it was
+        reason = json.loads(error_path.read_text())["reason"]
     reason = reason or "cell process exited 0 without writing a result"
     return {"status": "failed", "reason": reason, "wall_s": wall,
             "stderr_tail": stderr_tail(err_path)}

@@ -54,12 +54,33 @@ def log_softmax_loss_acc(logits: np.ndarray, y: np.ndarray) -> tuple[float, floa
     return float(-logp[np.arange(len(y)), y].mean()), float((logits.argmax(1) == y).mean())
 
 
+class Diverged(Exception):
+    """Training produced a non-finite or exploding loss; the cell stops early."""
+
+
+def divergence(train_loss: float, classes: int, factor: float) -> str | None:
+    """Why this epoch's loss counts as diverged, or None. The bound is `factor` times the
+    loss of a uniform guess, ln(classes), which any sane start is near."""
+    limit = factor * float(np.log(classes))
+    if not np.isfinite(train_loss):
+        return f"training loss is {train_loss}"
+    if train_loss > limit:
+        return f"training loss {train_loss:.3g} > {factor:g} x ln({classes}) = {limit:.3g}"
+    return None
+
+
 def train(stack: Stack, job: CellJob, data, x_train, x_test, timer: StepTimer) -> list[dict]:
     curve: list[dict] = []
     t0 = time.perf_counter()
+    classes = int(max(data.y_train.max(), data.y_test.max())) + 1
     for epoch in range(job.run.epochs):
         order = epoch_order(len(data.y_train), job.run.seed, epoch)
         train_loss = stack.train_epoch(x_train[order], data.y_train[order], timer)
+        why = divergence(train_loss, classes, job.run.divergence_factor)
+        if why:
+            curve.append({"epoch": epoch + 1, "train_loss": train_loss,
+                          "elapsed_s": time.perf_counter() - t0})
+            raise Diverged(f"{why} at epoch {epoch + 1}; stopped early", curve)
         test_loss, acc = log_softmax_loss_acc(stack.predict(x_test), data.y_test)
         curve.append({"epoch": epoch + 1, "train_loss": train_loss, "test_loss": test_loss,
                       "test_accuracy": acc, "elapsed_s": time.perf_counter() - t0})
@@ -172,16 +193,22 @@ def measure(job: CellJob, info: StackInfo, fault: Callable[[str], None]) -> dict
     stack.build(weights)
     parity = {"weights_roundtrip_max_abs": roundtrip_max_abs(stack, weights)}
     metrics: dict = {"import_s": import_s}
+    status, reason = "ok", None
     if job.mode == "full":
         fault("train")
-        metrics.update(train_and_time(stack, job, data, x_train, x_test, t_build))
+        try:
+            metrics.update(train_and_time(stack, job, data, x_train, x_test, t_build))
+        except Diverged as e:
+            status, reason = "diverged", e.args[0]
+            metrics["epochs"] = e.args[1]
     else:
         fault("probe")
         parity.update(save_probe(stack, job, weights, data, x_train, x_test))
     metrics["peak_rss_mb"] = peak_rss_mb()
     settings = cell_settings(job, info, stack, thread_settings, spec)
-    return {"params": stack.param_count(), "metrics": metrics, "settings": settings,
-            "parity": parity, "data": data.summary()}
+    return {"status": status, "reason": reason, "params": stack.param_count(),
+            "metrics": metrics, "settings": settings, "parity": parity,
+            "data": data.summary()}
 
 
 def train_and_time(stack: Stack, job: CellJob, data, x_train, x_test, t_build: float) -> dict:
@@ -219,5 +246,6 @@ def cell_settings(job: CellJob, info: StackInfo, stack: Stack, threads: dict, sp
         "determinism": "framework defaults (non-deterministic kernels allowed)",
         "loss": "mean sparse categorical cross-entropy from logits",
         "warmup_steps": job.run.warmup_steps, "model_spec": repr(spec),
+        "divergence": f"loss not finite or > {job.run.divergence_factor:g} x ln(classes)",
         "versions": stack.versions(),
     }
