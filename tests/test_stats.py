@@ -79,3 +79,17 @@ def test_significance_needs_p_and_effect():
     assert significant({"p": 0.001, "ratio": 1.10})
     assert not significant({"p": 0.02, "ratio": 1.50})  # p too large
     assert not significant({"p": 0.0001, "ratio": 1.01})  # effect below 3%
+
+
+def test_time_to_accuracy_score_by_hand():
+    from twinbench.measure.stats import time_to_accuracy_score as tta
+
+    assert tta([10.0, 20.0, 30.0]) == {"score_s": 20.0, "method": "mean", "runs": 3,
+                                       "reached": 3}
+    # 5 runs: drop 1 and 100, mean of 10, 20, 30 = 20
+    assert tta([100.0, 10.0, 1.0, 30.0, 20.0])["score_s"] == 20.0
+    # one run never reached: with 5 runs it is the slowest and is dropped (MLPerf)
+    r = tta([None, 10.0, 1.0, 30.0, 20.0])
+    assert r["score_s"] == 20.0 and r["reached"] == 4 and r["method"] == "olympic mean"
+    # with 3 runs it cannot be dropped: not reached
+    assert tta([None, 10.0, 20.0])["score_s"] is None

@@ -138,9 +138,62 @@ def _run(options: dict, db: Optional[Path], resume: Optional[str], dry_run: bool
         fail(str(e))
     except Interrupted as e:
         fail(str(e), code=130)
-    console.print(summary_table(results))
+    _print_results(results)
     console.print(f"results: {planned.out_dir / 'results.json'}  (run id {planned.run_id}, "
                   f"history {store.path})")
+
+
+def _print_results(results) -> None:
+    from twinbench.report.console import loadgen_table, repeats_table, summary_table
+
+    console.print(summary_table(results))
+    cfg = results.config
+    if cfg.get("repeats", 1) > 1 or cfg.get("target_accuracy"):
+        console.print(repeats_table(results))
+    if cfg.get("loadgen"):
+        console.print(loadgen_table(results))
+
+
+@app.command()
+def latency(
+    tasks: str = typer.Option("quick", help="Tasks or groups, comma-separated."),
+    stacks: str = typer.Option("all", help="Stacks, comma-separated; see `twinbench stacks`."),
+    models: Optional[str] = typer.Option(None, help="Model families [default: each task's]."),
+    epochs: Optional[int] = typer.Option(None, help="Training epochs before the LoadGen runs."),
+    duration: float = typer.Option(2.0, help="Minimum seconds of each LoadGen run."),
+    server_steps: int = typer.Option(6, help="Bisection steps for the Server QPS."),
+    latency_bound_ms: float = typer.Option(10.0, help="Server scenario: p99 latency bound."),
+    threads: Optional[int] = typer.Option(None, help="Threads per cell [default: all CPUs]."),
+    out: Optional[Path] = typer.Option(None, help="Output folder [default: runs/<run id>]."),
+    db: Optional[Path] = typer.Option(None, help="SQLite history [default: "
+                                      "~/.local/share/twinbench/history.db]."),
+) -> None:
+    """Train each twin, then MLPerf LoadGen: SingleStream p90, Server QPS within the p99
+    bound (bisection), Offline samples/s, each with LoadGen's VALID/INVALID verdict."""
+    from twinbench.api import Interrupted, TwinbenchError, plan, run as api_run
+    from twinbench.config import RunConfig
+
+    kw = dict(tasks=split(tasks), stacks=split(stacks), models=split(models), epochs=epochs,
+              out=out, loadgen=True, loadgen_duration_s=duration,
+              loadgen_server_steps=server_steps, latency_bound_ms=latency_bound_ms)
+    if threads is not None:
+        kw["threads"] = threads
+    try:
+        planned = plan(RunConfig(**kw))
+        store = _open_store(db)
+        with _progress() as p:
+            results = api_run(planned.config, events=_progress_events(p), planned=planned,
+                              store=store)
+    except ValidationError as e:
+        fail(_validation_message(e))
+    except TwinbenchError as e:
+        fail(str(e))
+    except Interrupted as e:
+        fail(str(e), code=130)
+    from twinbench.report.console import loadgen_table
+
+    console.print(loadgen_table(results))
+    console.print(f"LoadGen logs: {planned.out_dir / 'cells'}/*/loadgen/")
 
 
 def _open_store(db: Optional[Path]):

@@ -75,7 +75,8 @@ class RunConfig(BaseModel):
     ray_address: str | None = None  # None with executor "ray": start a local Ray
     # MLPerf LoadGen phase after training (short durations in `run`; see `latency`).
     loadgen: bool = True
-    loadgen_duration_s: float = Field(1.0, gt=0)
+    loadgen_duration_s: float = Field(0.5, gt=0)  # minimum per LoadGen run
+    loadgen_server_steps: int = Field(4, ge=1, le=20)  # bisection steps for Server QPS
     latency_bound_ms: float = Field(10.0, gt=0)  # Server scenario: p99 bound
 
 

@@ -88,3 +88,18 @@ def summarize(values: Sequence[float], spans: str, seed: int = 0) -> dict:
 def significant(test: dict, alpha: float = 0.01, min_effect: float = 0.03) -> bool:
     """A difference counts only when p < alpha AND the medians differ by >= min_effect."""
     return test["p"] < alpha and abs(test["ratio"] - 1.0) >= min_effect
+
+
+def time_to_accuracy_score(times: Sequence[float | None]) -> dict:
+    """Score of time-to-accuracy runs as MLPerf Training scores them: a run that never
+    reached the target counts as infinitely slow; with 5 or more runs the fastest and
+    slowest are dropped (the olympic mean) and the rest averaged, else all are averaged.
+    A score that still includes an unreached run is None (not reached)."""
+    if not times:
+        raise ValueError("time to accuracy needs at least one run")
+    t = sorted(float("inf") if v is None else float(v) for v in times)
+    kept = t[1:-1] if len(t) >= 5 else t
+    reached = sum(np.isfinite(t))
+    score = float(np.mean(kept)) if np.all(np.isfinite(kept)) else None
+    return {"score_s": score, "method": "olympic mean" if len(t) >= 5 else "mean",
+            "runs": len(t), "reached": int(reached)}

@@ -19,6 +19,15 @@ class SpecBase:
     def param_count(self) -> int:
         return sum(int(np.prod(shape)) for shape, _ in self.param_shapes().values())
 
+    def forward_flops(self) -> float:
+        """Analytic FLOPs of one sample's forward pass (each family defines it)."""
+        raise NotImplementedError
+
+    def data_forward_flops(self, x: np.ndarray) -> float:
+        """Mean forward FLOPs per sample of the array `x` (length-dependent models
+        override this; the others process the full padded input)."""
+        return float(self.forward_flops())
+
     def init_weights(self, seed: int) -> dict[str, np.ndarray]:
         """Canonical initial weights: the spec's Keras-default initialisers, seeded."""
         return init_weights(self.param_shapes(), seed)

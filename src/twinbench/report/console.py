@@ -9,7 +9,7 @@ from twinbench.results import Cell, Results
 
 COLUMNS = ("task", "dataset", "model", "stack", "status", "acc", "params", "train samples/s (IQR)",
            "1st step s", "b1 p50/p99 ms (fastest path)", "b1 p50 ms (idiomatic)",
-           "b256 samples/s", "peak RSS MB", "parity")
+           "b256 samples/s", "% peak train/b256", "peak RSS MB", "parity")
 
 
 def _fmt(v: float | None, spec: str) -> str:
@@ -22,6 +22,12 @@ def _parity(c: Cell) -> str:
     if c.parity["pass"]:
         return f"ok vs {c.parity['reference']}"
     return f"[red]FAIL {c.parity.get('failure')}[/red]"
+
+
+def _peak(f: dict) -> str:
+    if "train_pct_peak" not in f:
+        return "-"
+    return f"{f['train_pct_peak']:.1f}/{f.get('infer_pct_peak', float('nan')):.1f}"
 
 
 def row(c: Cell) -> list[str]:
@@ -38,7 +44,8 @@ def row(c: Cell) -> list[str]:
         f"{tp['median']:,.0f} ({tp['iqr']:,.0f})", _fmt(m["first_step_s"], ".1f"),
         f"{lat['p50']:.2f}/{lat['p99']:.2f} ({lat['path']})",
         f"{idio.get('p50', float('nan')):.2f} ({m['latency_b1_idiomatic']})",
-        f"{m['infer_samples_per_s_b256']:,.0f}", _fmt(m["peak_rss_mb"], ".0f"), _parity(c),
+        f"{m['infer_samples_per_s_b256']:,.0f}", _peak(m.get("flops") or {}),
+        _fmt(m["peak_rss_mb"], ".0f"), _parity(c),
     ]
 
 
@@ -72,4 +79,72 @@ def parity_table(results: Results) -> Table:
                          f"{v['value']:.1e} " + ("ok" if v["pass"] else "[red]FAIL[/red]"))
         verdict = "[green]pass[/green]" if c.parity["pass"] else "[red]FAIL[/red]"
         table.add_row(c.model, pair, *cells, verdict)
+    return table
+
+
+def _groups(results: Results) -> dict[tuple, list[Cell]]:
+    """Measured cells grouped by twin (task, dataset, model, stack), repeats together."""
+    groups: dict[tuple, list[Cell]] = {}
+    for c in results.cells:
+        if c.status in ("ok", "unverified") and "train_samples_per_s" in c.metrics:
+            groups.setdefault((c.task, c.dataset, c.model, c.stack), []).append(c)
+    return groups
+
+
+def _ci(s: dict) -> str:
+    if s["ci95"] is None:
+        return "-"
+    lo, hi = s["ci95"]
+    return f"[{lo:,.0f}, {hi:,.0f}]"
+
+
+def repeats_table(results: Results) -> Table:
+    """Per twin over its repeats: train throughput (median of the per-repeat medians, its
+    bootstrap 95% CI across processes, noise flag), accuracy and time to accuracy."""
+    from twinbench.measure.stats import summarize, time_to_accuracy_score
+
+    table = Table(title="repeats (fresh processes; CI spans repeats across processes)")
+    for col in ("task", "model", "stack", "n", "train samples/s median", "95% CI", "CV",
+                "acc median", "time to acc (s)"):
+        table.add_column(col, overflow="fold")
+    for (task, _, model, stack), cells in _groups(results).items():
+        tp = summarize([c.metrics["train_samples_per_s"]["median"] for c in cells],
+                       spans="repeats across processes")
+        acc = summarize([c.metrics["accuracy"] for c in cells], spans="repeats")
+        tta = [c.metrics.get("time_to_accuracy") for c in cells]
+        tta_txt = "-"
+        if all(tta):
+            score = time_to_accuracy_score([t["s"] for t in tta])
+            tta_txt = (f"{score['score_s']:.1f}" if score["score_s"] is not None else
+                       "not reached") + f" ({score['method']}, {score['reached']}/" \
+                f"{score['runs']} reached {tta[0]['target']:g})"
+        noisy = " [yellow]noisy[/yellow]" if tp["noisy"] else ""
+        table.add_row(task, model, stack, str(tp["n"]), f"{tp['median']:,.0f}", _ci(tp),
+                      f"{tp['cv']:.1%}{noisy}", f"{acc['median']:.3f}", tta_txt)
+    return table
+
+
+def loadgen_table(results: Results) -> Table:
+    """MLPerf LoadGen figures per cell, with LoadGen's own VALID/INVALID verdicts."""
+    table = Table(title="MLPerf LoadGen (fastest batch-1 path)")
+    for col in ("task", "model", "stack", "r", "path", "SingleStream p90 ms", "Server QPS "
+                "(p99 ms within bound)", "Offline samples/s", "% peak train/infer"):
+        table.add_column(col, overflow="fold")
+    for c in results.cells:
+        lg, fl = c.metrics.get("loadgen"), c.metrics.get("flops", {})
+        if not lg:
+            continue
+        if "error" in lg:
+            table.add_row(c.task, c.model, c.stack, str(c.repeat), lg["path"],
+                          f"[red]{lg['error']}[/red]", "-", "-", "-")
+            continue
+        ss, sv, off = lg["single_stream"], lg["server"], lg["offline"]
+        verdict = lambda r: "VALID" if r["valid"] else f"[yellow]{r['verdict']}[/yellow]"  # noqa: E731
+        table.add_row(
+            c.task, c.model, c.stack, str(c.repeat), lg["path"],
+            f"{_fmt(ss['p90_ms'], '.3f')} {verdict(ss)}",
+            f"{sv['qps']:,.0f} ({_fmt(sv['p99_ms'], '.2f')} <= {sv['bound_ms']:g}) "
+            f"{verdict(sv)}",
+            f"{_fmt(off['samples_per_s'], ',.0f')} {verdict(off)}",
+            f"{_fmt(fl.get('train_pct_peak'), '.1f')} / {_fmt(fl.get('infer_pct_peak'), '.1f')}")
     return table

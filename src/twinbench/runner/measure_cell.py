@@ -13,6 +13,7 @@ import numpy as np
 
 from twinbench.config import CellJob, OptimizerConfig
 from twinbench.data.dataset import Dataset, batches, epoch_order
+from twinbench.measure.peak import efficiency, matmul_peak_gflops
 from twinbench.measure.stats import median_iqr, percentiles
 from twinbench.measure.timing import StepTimer, time_calls
 from twinbench.models import spec_module, twin_module
@@ -97,10 +98,12 @@ def latency_b1(idiomatic: str, paths: dict[str, InferFn], x_test: np.ndarray,
     """Batch-1 latency of every documented inference path; the fastest by p50 headlines."""
     x1 = x_test[:1]
     by_path: dict[str, dict] = {}
+    raw: dict[str, list[float]] = {}
     for name, fn in paths.items():
         try:
             ms = time_calls(lambda: fn(x1), job.run.latency_calls, job.run.latency_warmup,
                             job.run.latency_budget_s)
+            raw[name] = [round(float(v), 5) for v in ms]
             by_path[name] = {**percentiles(ms), "calls": len(ms), "idiomatic": name == idiomatic,
                              "budget_hit": len(ms) < job.run.latency_calls}
         except Exception as e:  # a path that fails is a finding, not a crash
@@ -111,7 +114,7 @@ def latency_b1(idiomatic: str, paths: dict[str, InferFn], x_test: np.ndarray,
     fastest = min(timed, key=lambda k: timed[k]["p50"])
     best = {k: timed[fastest][k] for k in ("p50", "p90", "p99")}
     return {"latency_b1_ms": {**best, "path": fastest}, "latency_b1_by_path": by_path,
-            "latency_b1_idiomatic": idiomatic}
+            "latency_b1_idiomatic": idiomatic, "samples": {"latency_b1_ms": raw[fastest]}}
 
 
 def throughput_b256(paths: dict[str, InferFn], x_test: np.ndarray, job: CellJob,
@@ -198,6 +201,11 @@ def measure(job: CellJob, info: StackInfo, fault: Callable[[str], None]) -> dict
         fault("train")
         try:
             metrics.update(train_and_time(stack, job, data, x_train, x_test, t_build))
+            idiomatic, paths = metrics.pop("_paths")
+            metrics["flops"] = compute_efficiency(spec, data, metrics)
+            if job.run.loadgen:
+                metrics["loadgen"] = run_loadgen(paths[metrics["latency_b1_ms"]["path"]],
+                                                 x_test, job, metrics)
         except Diverged as e:
             status, reason = "diverged", e.args[0]
             metrics["epochs"] = e.args[1]
@@ -211,6 +219,43 @@ def measure(job: CellJob, info: StackInfo, fault: Callable[[str], None]) -> dict
             "data": data.summary()}
 
 
+def time_to_accuracy(curve: list[dict], target: float | None) -> dict | None:
+    """Wall time (training + per-epoch evaluation, from the first step) to the first epoch
+    whose test accuracy reaches `target`, as MLPerf and DAWNBench time it. `s` is None
+    when no epoch reached it."""
+    if target is None:
+        return None
+    hit = next((e for e in curve if e.get("test_accuracy", 0.0) >= target), None)
+    return {"target": target, "s": hit["elapsed_s"] if hit else None,
+            "epoch": hit["epoch"] if hit else None, "epochs_run": len(curve)}
+
+
+def run_loadgen(infer: InferFn, x_test: np.ndarray, job: CellJob, metrics: dict) -> dict:
+    """MLPerf LoadGen SingleStream, Server (bisected QPS) and Offline on the fastest
+    batch-1 path, with the expected-latency hints from this cell's own pilot timings."""
+    from twinbench.measure import loadgen
+
+    out, d = job.result_path.parent / "loadgen", job.run.loadgen_duration_s
+    lat = metrics["latency_b1_ms"]
+    try:
+        return {"path": lat["path"], "min_duration_s": d,
+                "single_stream": loadgen.single_stream(infer, x_test, out, d, lat["p50"]),
+                "server": loadgen.server(infer, x_test, out, d, job.run.latency_bound_ms,
+                                         lat["p50"], job.run.loadgen_server_steps),
+                "offline": loadgen.offline(infer, x_test, out, d,
+                                           metrics["infer_samples_per_s_b256"])}
+    except Exception as e:  # a LoadGen failure is a finding, not a lost cell
+        return {"path": lat["path"], "error": _first_line(e)}
+
+
+def compute_efficiency(spec, data, metrics: dict) -> dict:
+    """Analytic FLOPs per sample (from the spec) against this process's measured peak."""
+    peak = matmul_peak_gflops()
+    return efficiency(spec.data_forward_flops(data.x_test),
+                      metrics["train_samples_per_s"]["median"],
+                      metrics.get("infer_samples_per_s_b256"), peak)
+
+
 def train_and_time(stack: Stack, job: CellJob, data, x_train, x_test, t_build: float) -> dict:
     timer = StepTimer()
     curve = train(stack, job, data, x_train, x_test, timer)
@@ -218,16 +263,19 @@ def train_and_time(stack: Stack, job: CellJob, data, x_train, x_test, t_build: f
     # trace and compile twice.
     idiomatic, paths = stack.inference_paths()
     b1 = latency_b1(idiomatic, paths, x_test, job)
+    steps = timer.throughputs(job.run.warmup_steps, job.run.batch_size)
+    b1["samples"]["train_samples_per_s"] = [round(float(v), 2) for v in steps]
     return {
         "accuracy": curve[-1]["test_accuracy"],
-        "train_samples_per_s": median_iqr(
-            timer.throughputs(job.run.warmup_steps, job.run.batch_size)),
+        "train_samples_per_s": median_iqr(steps),
         "first_step_s": timer.first_end_wall - job.spawn_wall,
         "first_step_from_build_s": timer.first_end_wall - t_build,
         "first_step_compute_s": timer.durations_s[0],
         "epochs": curve,
+        "time_to_accuracy": time_to_accuracy(curve, job.run.target_accuracy),
         **b1,
         **throughput_b256(paths, x_test, job, b1),
+        "_paths": (idiomatic, paths),
     }
 
 

@@ -36,5 +36,20 @@ class BiLSTMSpec(SpecBase):
         return shapes
 
 
+    def forward_flops(self, length: float | None = None) -> float:
+        """FLOPs of one sample of `length` valid tokens (default: full length), 2 per
+        multiply-add: each direction runs one input and one recurrent projection to the 4
+        gates per valid token. The twins skip padded steps, so cost follows the length."""
+        gates = 4 * self.units
+        per_step = 2 * self.embed * gates + 2 * self.units * gates
+        steps = self.length if length is None else length
+        return len(DIRECTIONS) * steps * per_step + 2 * 2 * self.units * self.classes
+
+    def data_forward_flops(self, x) -> float:  # x: (N, L) ids
+        from twinbench.data.text import lengths
+
+        return self.forward_flops(float(lengths(x).mean()))
+
+
 def spec_for(data) -> BiLSTMSpec:
     return text_spec_for(BiLSTMSpec, data)

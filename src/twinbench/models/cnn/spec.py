@@ -49,6 +49,19 @@ class CNNSpec(SpecBase):
         return shapes
 
 
+    def forward_flops(self) -> int:
+        """FLOPs of one sample's forward pass: 2 per multiply-add of every conv and dense
+        (the torch.utils.flop_counter convention; bias, ReLU and pooling not counted)."""
+        h, w, c_in = self.input_hwc
+        flops = 0
+        for c_out in self.filters:
+            h, w = h - self.kernel + 1, w - self.kernel + 1  # valid conv output
+            flops += 2 * h * w * self.kernel * self.kernel * c_in * c_out
+            h, w, c_in = h // self.pool, w // self.pool, c_out
+        fh, fw, fc = self.feature_hwc()
+        return flops + 2 * fh * fw * fc * self.classes
+
+
 KIND = "image"
 PROBE_TASK = "digits"  # the data `verify` probes this family on
 

@@ -38,5 +38,13 @@ class TextCNNSpec(SpecBase):
         return shapes
 
 
+    def forward_flops(self) -> int:
+        """FLOPs of one full-length sample (2 per multiply-add): a valid 1-D conv per
+        width over the embedded sequence, then the dense layer."""
+        convs = sum(2 * (self.length - w + 1) * w * self.embed * self.filters
+                    for w in self.widths)
+        return convs + 2 * len(self.widths) * self.filters * self.classes
+
+
 def spec_for(data) -> TextCNNSpec:
     return text_spec_for(TextCNNSpec, data)

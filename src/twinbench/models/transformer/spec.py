@@ -64,5 +64,14 @@ class TransformerSpec(SpecBase):
         return shapes
 
 
+    def forward_flops(self) -> int:
+        """FLOPs of one full-length sample (2 per multiply-add) per block: q/k/v and output
+        projections (4 L d^2), scores QK^T and their product with V (2 L^2 d), the
+        feed-forward pair (2 L d ff); then the dense head. Softmax, LayerNorm not counted."""
+        n, d = self.length, self.dim
+        block = 2 * (4 * n * d * d + 2 * n * n * d + 2 * n * d * self.ff)
+        return self.blocks * block + 2 * d * self.classes
+
+
 def spec_for(data) -> TransformerSpec:
     return text_spec_for(TransformerSpec, data)
