@@ -8,7 +8,16 @@ import twinbench
 from twinbench.results import Results
 
 QUICK = dict(tasks=("digits",), epochs=1, latency_calls=5, latency_warmup=2, throughput_calls=2,
-             warmup_steps=2)
+             warmup_steps=2, loadgen=False)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_history(tmp_path_factory: pytest.TempPathFactory):
+    """Runs in tests store their history in a temporary database, never the user's."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("TWINBENCH_DB", str(tmp_path_factory.mktemp("history") / "history.db"))
+    yield
+    mp.undo()
 
 
 @pytest.fixture(scope="session")
@@ -27,7 +36,10 @@ def crash_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Results, Path]:
     mp = pytest.MonkeyPatch()
     mp.setenv("TWINBENCH_FAULT", "torch:crash@train")
     try:
-        results = twinbench.run(stacks=("torch", "keras-jax"), out=out, threads=1, **QUICK)
+        # LoadGen on, briefly: the contract test checks its fields
+        results = twinbench.run(stacks=("torch", "keras-jax"), out=out, threads=1,
+                                **{**QUICK, "loadgen": True}, loadgen_duration_s=0.2,
+                                loadgen_server_steps=2)
     finally:
         mp.undo()
     return results, out

@@ -41,6 +41,16 @@ def test_full_cell_reports_every_contract_metric(crash_run):
     assert m["infer_samples_per_s_b256"] > 0 and m["peak_rss_mb"] > 0
     assert cell.settings["affinity"] == [0] and cell.settings["threads"] == 1
     assert len(m["epochs"]) == 1
+    lg = m["loadgen"]  # MLPerf LoadGen phase, with LoadGen's own verdicts
+    assert lg["single_stream"]["p90_ms"] > 0 and lg["single_stream"]["verdict"] in ("VALID",
+                                                                                   "INVALID")
+    assert lg["server"]["bound_ms"] == 10.0 and len(lg["server"]["bisection"]) == 2
+    assert lg["offline"]["samples_per_s"] > 0
+    # by hand: conv1 2*26*26*9*1*32 = 389,376; conv2 2*11*11*9*32*64 = 4,460,544;
+    # dense 2*1600*10 = 32,000
+    assert m["flops"]["forward_per_sample"] == 4_881_920
+    assert 0 < m["flops"]["train_pct_peak"] and m["flops"]["peak_gflops_s"] > 0
+    assert len(m["samples"]["train_samples_per_s"]) == m["train_samples_per_s"]["n"]
 
 
 def test_a_hanging_cell_is_killed_at_the_timeout(tmp_path, monkeypatch):

@@ -14,28 +14,39 @@ import time
 from pathlib import Path
 
 
-def _inject_fault(stack: str, where: str) -> None:
-    """Test hook: TWINBENCH_FAULT="<stack>:<kind>[@<where>]" makes this cell misbehave."""
-    spec = os.environ.get("TWINBENCH_FAULT", "")
-    target, _, kind = spec.partition(":")
-    kind, _, at = kind.partition("@")
-    if target != stack or (at or "train") != where:
-        return
-    print(f"twinbench: injected fault {kind!r} at {where}", file=sys.stderr, flush=True)
-    if kind == "crash":
-        os.abort()
-    if kind == "hang":
-        time.sleep(10**6)
-    if kind == "exit":
-        os._exit(3)
-    if kind == "kill":  # as the OOM killer or a user's kill -9 would
-        os.kill(os.getpid(), 9)
-    if kind == "memory":  # grow RSS until the driver's --cell-memory-mb watch kills us
-        hog = []
-        while True:
-            hog.append(bytearray(50 * 2**20))
-            time.sleep(0.05)
-    raise RuntimeError(f"injected fault {kind!r}")
+def _faults(raw: dict, where: str) -> list[str]:
+    """Test hook. TWINBENCH_FAULT is a comma-separated list of `<target>:<kind>[@<where>]`
+    where target is a stack name, or `<stack>#<repeat>` for one repeat of it, and where is
+    train (default, after build), probe, or start (a full cell, before any import)."""
+    kinds = []
+    for spec in filter(None, os.environ.get("TWINBENCH_FAULT", "").split(",")):
+        target, _, kind = spec.partition(":")
+        kind, _, at = kind.partition("@")
+        if target in (raw["stack"], f"{raw['stack']}#{raw.get('repeat', 0)}") and \
+                (at or "train") == where:
+            kinds.append(kind)
+    return kinds
+
+
+def _inject_fault(raw: dict, where: str) -> None:
+    for kind in _faults(raw, where):
+        if kind == "import":
+            continue  # handled by the import guard in main()
+        print(f"twinbench: injected fault {kind!r} at {where}", file=sys.stderr, flush=True)
+        if kind == "crash":
+            os.abort()
+        if kind == "hang":
+            time.sleep(10**6)
+        if kind == "exit":
+            os._exit(3)
+        if kind == "kill":  # as the OOM killer or a user's kill -9 would
+            os.kill(os.getpid(), 9)
+        if kind == "memory":  # grow RSS until the driver's --cell-memory-mb watch kills us
+            hog = []
+            while True:
+                hog.append(b"\x01" * (50 * 2**20))  # written bytes: real RSS, not calloc
+                time.sleep(0.05)
+        raise RuntimeError(f"injected fault {kind!r}")
 
 
 def main(job_path: str) -> int:
@@ -46,8 +57,10 @@ def main(job_path: str) -> int:
 
     info = STACKS[raw["stack"]]
     refused = info.foreign_modules
-    if os.environ.get("TWINBENCH_FAULT") == f"{raw['stack']}:import":
+    if raw["mode"] == "full" and "import" in _faults(raw, "start"):
         refused = refused + info.modules  # a framework that fails to import
+    if raw["mode"] == "full":
+        _inject_fault(raw, "start")
     blocker = guard.install(refused)
 
     from twinbench.config import CellJob
@@ -55,7 +68,7 @@ def main(job_path: str) -> int:
 
     job = CellJob.model_validate(raw)
     try:
-        result = measure(job, info, fault=lambda where: _inject_fault(job.stack, where))
+        result = measure(job, info, fault=lambda where: _inject_fault(raw, where))
     except Exception as e:  # the driver records the reason; the traceback goes to stderr
         import traceback
 

@@ -1,0 +1,134 @@
+"""Fault isolation and resume: every fault kind is recorded on its cell with a reason, the
+rest of the run completes, the history database stays consistent, and `--resume` finishes
+the run without losing or duplicating a cell."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import twinbench
+from twinbench.api import resume_plan
+from twinbench.config import OptimizerConfig
+from twinbench.store import Store
+
+from conftest import QUICK
+
+# Repeat r of the torch cell gets fault FAULTS[r]; repeat 0 is healthy.
+FAULTS = {1: "kill", 2: "hang", 3: "memory", 4: "import"}
+REASONS = {1: "signal SIGKILL", 2: "timed out after 30 s (--cell-timeout)",
+           3: "exceeded --cell-memory-mb 2000", 4: "torch failed to import"}
+
+
+def cell_rows(db: Path, run_id: str) -> list[tuple]:
+    con = sqlite3.connect(db)
+    try:
+        return con.execute("SELECT phase, stack, repeat, status FROM cells WHERE run_id = ?"
+                           " ORDER BY phase, repeat", (run_id,)).fetchall()
+    finally:
+        con.close()
+
+
+@pytest.fixture(scope="module")
+def faulty(tmp_path_factory: pytest.TempPathFactory):
+    """One run of 5 torch repeats, 4 of them faulty, then the same run resumed without
+    faults."""
+    out, db = tmp_path_factory.mktemp("faults"), tmp_path_factory.mktemp("db") / "h.db"
+    mp = pytest.MonkeyPatch()
+    mp.setenv("TWINBENCH_FAULT", ",".join(f"torch#{r}:{k}@start" for r, k in FAULTS.items()))
+    store = Store(db)
+    try:
+        first = twinbench.run(stacks=("torch",), out=out, threads=1, repeats=5,
+                              cell_timeout_s=30, cell_memory_mb=2000, store=store, **QUICK)
+    finally:
+        mp.undo()
+    rows_after_faults = cell_rows(db, first.run_id)
+    integrity = store.integrity()
+    resumed = twinbench.run(planned=resume_plan(store, first.run_id), store=store)
+    return first, rows_after_faults, integrity, resumed, store
+
+
+def test_each_fault_is_recorded_with_its_reason(faulty):
+    first = faulty[0]
+    by_repeat = {c.repeat: c for c in first.cells}
+    assert by_repeat[0].status == "ok"  # the healthy cell completed beside the faults
+    for r, needle in REASONS.items():
+        assert by_repeat[r].status == "failed", r
+        assert needle in by_repeat[r].reason, (r, by_repeat[r].reason)
+
+
+def test_db_is_consistent_and_holds_every_cell(faulty):
+    first, rows, integrity = faulty[:3]
+    assert integrity == "ok"
+    assert [(p, r, s) for p, _, r, s in rows if p == "full"] == \
+        [("full", 0, "ok")] + [("full", r, "failed") for r in FAULTS]
+
+
+def test_resume_reruns_only_failed_cells_without_duplicates(faulty):
+    first, _, _, resumed, store = faulty
+    rows = cell_rows(store.path, first.run_id)
+    full = [r for r in rows if r[0] == "full"]
+    assert len(full) == 5 and {r[2] for r in full} == {0, 1, 2, 3, 4}  # no duplicates
+    assert all(r[3] == "ok" for r in full)
+    # the healthy cell was not run again: its stored result is unchanged
+    assert resumed.cells[0].wall_s == first.cells[0].wall_s
+    assert [c.repeat for c in resumed.cells] == [0, 1, 2, 3, 4]
+    assert store.integrity() == "ok" and store.run(first.run_id)["status"] == "complete"
+
+
+def test_a_diverging_loss_stops_early_and_is_kept_on_resume(tmp_path):
+    store = Store(tmp_path / "h.db")
+    blowup = OptimizerConfig(name="sgd", learning_rate=1e4)
+    res = twinbench.run(stacks=("torch",), out=tmp_path / "run", store=store,
+                        **{**QUICK, "epochs": 3}, optimizer=blowup)
+    (cell,) = res.cells
+    assert cell.status == "diverged" and "stopped early" in cell.reason
+    assert len(cell.metrics["epochs"]) == 1  # epochs 2 and 3 never ran
+    again = twinbench.run(planned=resume_plan(store, res.run_id), store=store)
+    assert again.cells[0].wall_s == cell.wall_s  # a result, not a failure: not rerun
+
+
+def _wait_for(predicate, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError("condition not met")
+        time.sleep(0.2)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_driver_interrupt_keeps_finished_cells_and_prints_resume(tmp_path, sig):
+    db = tmp_path / "h.db"
+    args = [sys.executable, "-m", "twinbench.cli", "run", "--tasks", "digits", "--stacks",
+            "torch", "--repeats", "3", "--epochs", "1", "--latency-calls", "5", "--no-loadgen",
+            "--threads", "1", "--out", str(tmp_path / "run"), "--db", str(db)]
+    env = {**os.environ, "TWINBENCH_FAULT": "torch#1:hang@train"}  # repeat 1 is "running"
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=env)
+    hang = tmp_path / "run" / "cells" / "digits__digits__cnn__torch__r1" / "stderr.txt"
+    _wait_for(lambda: hang.exists() and "injected fault" in hang.read_text())
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    lines = [ln for ln in err.strip().splitlines() if ln.strip()]
+    assert len(lines) == 1 and "twinbench run --resume" in lines[0]
+    assert "Traceback" not in err
+    store = Store(db)
+    run_id = lines[0].split("--resume ")[1].split()[0]
+    assert store.integrity() == "ok" and store.run(run_id)["status"] == "interrupted"
+    assert [(r[2], r[3]) for r in cell_rows(db, run_id) if r[0] == "full"] == [(0, "ok")]
+    # the hung cell's process group was killed with the driver
+    assert subprocess.run(["pgrep", "-f", str(tmp_path / "run")],
+                          capture_output=True).stdout == b""
+    done = subprocess.run([*args[:3], "run", "--resume", run_id, "--db", str(db)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    full = [r for r in cell_rows(db, run_id) if r[0] == "full"]
+    assert sorted(r[2] for r in full) == [0, 1, 2] and all(r[3] == "ok" for r in full)
