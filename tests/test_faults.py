@@ -132,3 +132,16 @@ def test_driver_interrupt_keeps_finished_cells_and_prints_resume(tmp_path, sig):
     assert done.returncode == 0, done.stderr
     full = [r for r in cell_rows(db, run_id) if r[0] == "full"]
     assert sorted(r[2] for r in full) == [0, 1, 2] and all(r[3] == "ok" for r in full)
+
+
+def test_a_corrupt_data_file_is_named_in_one_line(tmp_path):
+    (tmp_path / "TREC_10.label").write_text("NUM:dist How far ?\n")
+    (tmp_path / "train_5500.label").write_text("NUM:dist How far ?\n")
+    r = subprocess.run([sys.executable, "-m", "twinbench.cli", "run", "--tasks", "text",
+                        "--dataset", "trec", "--data-dir", str(tmp_path), "--out",
+                        str(tmp_path / "o"), "--db", str(tmp_path / "h.db")],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "train_5500.label: sha256" in lines[0]
+    assert "does not match the pinned" in lines[0]

@@ -129,3 +129,9 @@ def test_results_to_dataframe_flattens_metrics(crash_run):
     df = crash_run[0].to_dataframe()
     assert list(df["stack"]) == ["torch", "keras-jax"]
     assert df.loc[1, "latency_b1_ms.p50"] > 0 and df.loc[1, "params"] == 34_826
+
+
+def test_device_cuda_without_a_gpu_fails_with_the_reason(tmp_path):
+    results = twinbench.run(stacks=("torch",), out=tmp_path, device="cuda", **QUICK)
+    (cell,) = results.cells
+    assert cell.status == "failed" and "--device cuda: torch sees no CUDA device" in cell.reason

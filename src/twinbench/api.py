@@ -38,6 +38,7 @@ class Events:
     on_start: Callable[[int, str], None] = lambda total, phase: None
     on_cell_start: Callable[[str, str], None] = lambda task, stack: None
     on_cell_end: Callable[[Cell], None] = lambda cell: None
+    on_warning: Callable[[str], None] = lambda message: None
 
 
 class Interrupted(RuntimeError):
@@ -324,6 +325,13 @@ def run(config: RunConfig | None = None, events: Events | None = None,
     data = prepare_data(p)
     store = store or Store(default_db_path())
     results = new_results(p)
+    if store.run(p.run_id) is not None:  # a resume: the machine may have changed since
+        diffs = environment.differences(store.environment(p.run_id), results.environment)
+        if diffs:
+            results.warnings = [f"environment differs from the run's start: {d}"
+                                for d in diffs]
+            for w in results.warnings:
+                events.on_warning(w)
     store.start_run(p.run_id, p.out_dir, results.config, results.environment)
     try:
         with _sigterm_as_interrupt():

@@ -46,6 +46,8 @@ def _progress_events(progress: Progress):
         progress.console.print(f"[bold]{phase}[/bold]")
 
     return Events(
+        on_warning=lambda m: progress.console.print(f"[yellow]warning:[/yellow] {m}",
+                                                    highlight=False),
         on_start=start,
         on_cell_start=lambda t, s: progress.update(task_id, description=f"{t} / {s}"),
         on_cell_end=lambda c: (progress.advance(task_id),
@@ -87,6 +89,8 @@ def run(
                                          "stops short of --latency-calls (slow eager paths)."),
     latency_bound_ms: float = typer.Option(10.0, help="LoadGen Server scenario: p99 bound."),
     loadgen: bool = typer.Option(True, help="Run the MLPerf LoadGen phase (short durations)."),
+    device: str = typer.Option("cpu", help="cpu or cuda (timed work on the GPU; memory from "
+                               "each framework's allocator)."),
     executor: str = typer.Option("local", help="Where cells run: local or ray."),
     ray_address: Optional[str] = typer.Option(None, help="Ray cluster address (with "
                                               "--executor ray) [default: start one here]."),
@@ -107,7 +111,7 @@ def run_config_kwargs(o: dict) -> dict:
               cell_timeout_s=o["cell_timeout"], latency_budget_s=o["latency_budget"])
     for k in ("dataset", "data_dir", "holdout", "epochs", "batch_size", "seed", "repeats",
               "target_accuracy", "out", "cell_memory_mb", "latency_calls",
-              "latency_bound_ms", "loadgen", "executor", "ray_address"):
+              "latency_bound_ms", "loadgen", "device", "executor", "ray_address"):
         kw[k] = o[k]
     if o["threads"] is not None:
         kw["threads"] = o["threads"]

@@ -12,8 +12,14 @@ from twinbench.stacks import DISTRIBUTIONS, module_version
 
 ENV_PREFIXES = ("OMP_", "MKL_", "OPENBLAS_", "XLA_", "TF_", "KERAS_", "JAX_", "TORCH",
                 "ONEDNN", "DNNL_", "KMP_", "CUDA_VISIBLE", "PYTHONHASHSEED")
-PACKAGES = ("numpy", "scikit-learn", "pydantic", "keras", "torch", "tensorflow-cpu",
-            "tensorflow", "jax", "jaxlib")
+PACKAGES = ("numpy", "scipy", "scikit-learn", "pydantic", "keras", "torch", "tensorflow-cpu",
+            "tensorflow", "jax", "jaxlib", "onnx", "onnxruntime", "mlcommons-loadgen", "ray")
+# Flags that decide which kernels a framework may use (SIMD width, matrix units).
+KEY_FLAGS = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512_bf16", "avx512_vnni",
+             "amx_tile", "amx_bf16", "amx_int8", "neon", "asimd", "sve")
+# What a comparison across runs must agree on (anything else differing is noted only).
+COMPARABLE = ("cpu_model", "cores", "cpu_flags", "memory_gb", "governor", "python",
+              "packages", "env", "git_commit", "gpu")
 
 
 def cpu_model() -> str:
@@ -24,6 +30,38 @@ def cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+def cpu_flags() -> list[str]:
+    """The SIMD/matrix flags of interest that the CPU reports (x86 `flags`, ARM `Features`)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith(("flags", "Features")):
+                have = set(line.split(":", 1)[1].split())
+                return [f for f in KEY_FLAGS if f in have]
+    except OSError:
+        pass
+    return []
+
+
+def governor() -> str | None:
+    """cpufreq scaling governor of CPU 0, where the kernel exposes it (often not in VMs)."""
+    path = Path("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor")
+    try:
+        return path.read_text().strip()
+    except OSError:
+        return None
+
+
+def gpu() -> list[str]:
+    """GPU names from nvidia-smi, if there is one (no framework import)."""
+    try:
+        out = subprocess.run(["nvidia-smi", "--query-gpu=name,memory.total",
+                              "--format=csv,noheader"], capture_output=True, text=True,
+                             timeout=10)
+        return [ln.strip() for ln in out.stdout.splitlines() if ln.strip()]
+    except (OSError, subprocess.SubprocessError):
+        return []
 
 
 def memory_gb() -> float | None:
@@ -61,9 +99,12 @@ def capture() -> dict[str, object]:
 
     return {
         "cpu_model": cpu_model(),
+        "cpu_flags": cpu_flags(),
         "cores": os.cpu_count(),
         "affinity": sorted(os.sched_getaffinity(0)),
+        "governor": governor(),
         "memory_gb": memory_gb(),
+        "gpu": gpu(),
         "os": platform.platform(),
         "python": platform.python_version(),
         "packages": package_versions(),
@@ -72,3 +113,18 @@ def capture() -> dict[str, object]:
         "twinbench": __version__,
         "git_commit": git_commit(),
     }
+
+
+def differences(a: dict, b: dict) -> list[str]:
+    """What differs between two captured environments, one short line per difference,
+    limited to what can change a measurement (COMPARABLE)."""
+    out = []
+    for key in COMPARABLE:
+        va, vb = a.get(key), b.get(key)
+        if isinstance(va, dict) and isinstance(vb, dict):
+            for k in sorted(set(va) | set(vb)):
+                if va.get(k) != vb.get(k):
+                    out.append(f"{key}.{k}: {va.get(k)} vs {vb.get(k)}")
+        elif va != vb:
+            out.append(f"{key}: {va} vs {vb}")
+    return out

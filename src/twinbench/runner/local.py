@@ -24,9 +24,16 @@ THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
                "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")
 
 
-def cell_env(info: StackInfo, threads: int, seed: int) -> dict[str, str]:
-    """The child's environment: set before the interpreter starts, so before any import."""
+def cell_env(info: StackInfo, threads: int, seed: int, device: str = "cpu") -> dict[str, str]:
+    """The child's environment: set before the interpreter starts, so before any import.
+    A CPU cell sees no GPU at all; a CUDA cell gets allocators that grow on demand (JAX
+    would otherwise preallocate 75% of the GPU, TF all of it), so peaks mean something."""
     env = dict(os.environ)
+    if device == "cpu":
+        env["CUDA_VISIBLE_DEVICES"] = ""
+    else:
+        env["XLA_PYTHON_CLIENT_PREALLOCATE"] = "false"
+        env["TF_FORCE_GPU_ALLOW_GROWTH"] = "true"
     env.update({v: str(threads) for v in THREAD_VARS})
     env["PYTHONHASHSEED"] = str(seed)
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # quieter stderr; no effect on numerics
@@ -109,7 +116,7 @@ def run_cell(job: CellJob, info: StackInfo, cell_dir: Path, timeout_s: float,
     with open(err_path, "wb") as err, open(out_path, "wb") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "twinbench.runner.cell", str(job_path)],
-            env=cell_env(info, job.run.threads, job.run.seed), stdout=out, stderr=err,
+            env=cell_env(info, job.run.threads, job.run.seed, job.run.device), stdout=out, stderr=err,
             stdin=subprocess.DEVNULL, start_new_session=True,  # own group: kill takes all
         )
         reason = _watch(proc, timeout_s, memory_mb)

@@ -190,6 +190,7 @@ def measure(job: CellJob, info: StackInfo, fault: Callable[[str], None]) -> dict
     spec = spec_module(job.model).spec_for(data)
     stack = adapter(info, family, spec, job.run.optimizer, job.run.seed, job.run.batch_size)
     thread_settings = stack.configure_threads(job.run.threads)
+    device = stack.set_device(job.run.device)
     weights = spec.init_weights(job.run.seed)
     x_train, x_test = stack.to_native(data.x_train), stack.to_native(data.x_test)
     t_build = time.time()
@@ -213,7 +214,9 @@ def measure(job: CellJob, info: StackInfo, fault: Callable[[str], None]) -> dict
         fault("probe")
         parity.update(save_probe(stack, job, weights, data, x_train, x_test))
     metrics["peak_rss_mb"] = peak_rss_mb()
+    metrics["peak_device_memory_mb"] = stack.peak_device_memory_mb()  # allocator's own
     settings = cell_settings(job, info, stack, thread_settings, spec)
+    settings["device"] = device
     return {"status": status, "reason": reason, "params": stack.param_count(),
             "metrics": metrics, "settings": settings, "parity": parity,
             "data": data.summary()}

@@ -27,6 +27,13 @@ class Stack(Protocol):
     def configure_threads(self, threads: int) -> dict[str, object]:
         """Apply the thread count before the first op; return what was set."""
 
+    def set_device(self, device: str) -> dict[str, object]:
+        """Place timed work on "cpu" or "cuda" (raise if the framework sees no such device);
+        return the device and allocator settings actually in force."""
+
+    def peak_device_memory_mb(self) -> float | None:
+        """Peak accelerator memory from the framework's own allocator; None on CPU."""
+
     def to_native(self, x: np.ndarray) -> np.ndarray:
         """Canonical NHWC/ids input -> this framework's layout (done once, untimed)."""
 

@@ -73,6 +73,13 @@ class KerasStack:
     def configure_threads(self, threads: int) -> dict[str, object]:
         return self.backend.configure_threads(threads)
 
+    def set_device(self, device: str) -> dict[str, object]:
+        """Check the framework sees the device; Keras places the model there itself."""
+        return self.backend.device_info(device)
+
+    def peak_device_memory_mb(self) -> float | None:
+        return self.backend.peak_device_memory_mb()
+
     def to_native(self, x: np.ndarray) -> np.ndarray:
         return x  # the canonical layout is Keras's
 

@@ -7,6 +7,7 @@ cross-entropy, backward, optimizer step, `loss.item()` (the host read that ends 
 from __future__ import annotations
 
 import math
+import os
 from types import ModuleType
 
 import numpy as np
@@ -51,6 +52,24 @@ class TorchStack:
                  opt_cfg: OptimizerConfig, seed: int, batch_size: int) -> None:
         self.info, self.family, self.spec = info, family, spec
         self.opt_cfg, self.seed, self.batch_size = opt_cfg, seed, batch_size
+        self.device = torch.device("cpu")
+
+    def set_device(self, device: str) -> dict[str, object]:
+        """Timed training and inference run on `device`; parity probes stay on the CPU."""
+        if device == "cuda" and not torch.cuda.is_available():
+            raise RuntimeError("--device cuda: torch sees no CUDA device")
+        self.device = torch.device(device)
+        return {"device": str(self.device),
+                "allocator": {"PYTORCH_CUDA_ALLOC_CONF":
+                              os.environ.get("PYTORCH_CUDA_ALLOC_CONF", "(default)")}}
+
+    def peak_device_memory_mb(self) -> float | None:
+        if self.device.type != "cuda":
+            return None
+        return torch.cuda.max_memory_allocated(self.device) / 2**20
+
+    def _t(self, x: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(x).to(self.device)
 
     def configure_threads(self, threads: int) -> dict[str, object]:
         torch.set_num_threads(threads)
@@ -86,10 +105,11 @@ class TorchStack:
 
     def build(self, weights: dict[str, np.ndarray]) -> None:
         self.model, self.fwd = self._new_model(weights)
+        self.model.to(self.device)  # in place: the compiled wrapper follows
         self.opt = make_optimizer(self.model.parameters(), self.opt_cfg)
 
     def export_weights(self) -> dict[str, np.ndarray]:
-        state = {k: v.detach().numpy() for k, v in self.model.state_dict().items()}
+        state = {k: v.detach().cpu().numpy() for k, v in self.model.state_dict().items()}
         return self.family.from_torch(self.spec, state)
 
     def param_count(self) -> int:
@@ -101,12 +121,12 @@ class TorchStack:
         total = 0.0
         for sl in batches(len(y), self.batch_size):
             timer.begin()
-            xb, yb = torch.from_numpy(x[sl]), torch.from_numpy(y[sl])
+            xb, yb = self._t(x[sl]), self._t(y[sl])
             self.opt.zero_grad(set_to_none=True)
             loss = F.cross_entropy(self.fwd(xb), yb)
             loss.backward()
             self.opt.step()
-            value = loss.item()
+            value = loss.item()  # host copy: synchronises a CUDA step before the clock
             timer.end(len(yb))
             total += value * len(yb)
         return total / len(y)
@@ -114,24 +134,24 @@ class TorchStack:
     def predict(self, x: np.ndarray) -> np.ndarray:
         self.model.eval()
         with torch.inference_mode():
-            return np.concatenate([self.fwd(torch.from_numpy(x[i:i + 256])).numpy()
+            return np.concatenate([self.fwd(self._t(x[i:i + 256])).cpu().numpy()
                                    for i in range(0, len(x), 256)])
 
     def inference_paths(self) -> tuple[str, dict[str, InferFn]]:
         self.model.eval()
-        model, fwd = self.model, self.fwd
+        model, fwd, to = self.model, self.fwd, self._t
 
         def no_grad(xb: np.ndarray) -> np.ndarray:
             with torch.no_grad():
-                return model(torch.from_numpy(xb)).numpy()
+                return model(to(xb)).cpu().numpy()  # .cpu(): syncs
 
         def inference_mode(xb: np.ndarray) -> np.ndarray:
             with torch.inference_mode():
-                return model(torch.from_numpy(xb)).numpy()
+                return model(to(xb)).cpu().numpy()  # .cpu(): syncs
 
         def compiled(xb: np.ndarray) -> np.ndarray:
             with torch.inference_mode():
-                return fwd(torch.from_numpy(xb)).numpy()
+                return fwd(to(xb)).cpu().numpy()  # .cpu(): syncs
 
         if self.info.torch_compile:
             return "compiled", {"compiled": compiled, "inference_mode": inference_mode}

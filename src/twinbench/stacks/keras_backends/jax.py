@@ -52,3 +52,21 @@ def versions() -> dict[str, str]:
 def dense_gradients(optimizer_cls: type) -> type:
     """Gradients are already dense on this backend (see tensorflow.py for why it matters)."""
     return optimizer_cls
+
+
+def device_info(device: str) -> dict[str, object]:
+    """The device JAX computes on; raises if `device` is "cuda" and JAX sees no GPU."""
+    devs = jax.devices()
+    if device == "cuda" and devs[0].platform != "gpu":
+        raise RuntimeError(f"--device cuda: JAX sees no GPU (devices: {devs})")
+    return {"device": str(devs[0]), "platform": devs[0].platform,
+            "allocator": {"XLA_PYTHON_CLIENT_PREALLOCATE":
+                          os.environ.get("XLA_PYTHON_CLIENT_PREALLOCATE", "true (default)")}}
+
+
+def peak_device_memory_mb() -> float | None:
+    """JAX's own allocator statistics (not NVML); None on CPU."""
+    dev = jax.devices()[0]
+    if dev.platform != "gpu":
+        return None
+    return (dev.memory_stats() or {}).get("peak_bytes_in_use", 0) / 2**20

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os  # noqa: F401
 from typing import Callable
 
 import numpy as np
@@ -52,3 +53,21 @@ def dense_gradients(optimizer_cls: type) -> type:
 
     Dense.__name__ = optimizer_cls.__name__
     return Dense
+
+
+def device_info(device: str) -> dict[str, object]:
+    """TF's visible GPUs, with memory growth on (set before the first op, so TF does not
+    grab the whole GPU and the peak reflects the model)."""
+    gpus = tf.config.list_physical_devices("GPU")
+    if device == "cuda" and not gpus:
+        raise RuntimeError("--device cuda: TensorFlow sees no GPU (tensorflow-cpu, or no "
+                           "CUDA build)")
+    for g in gpus:
+        tf.config.experimental.set_memory_growth(g, True)
+    return {"device": gpus[0].name if gpus else "CPU", "allocator": {"memory_growth": True}}
+
+
+def peak_device_memory_mb() -> float | None:
+    if not tf.config.list_physical_devices("GPU"):
+        return None
+    return tf.config.experimental.get_memory_info("GPU:0")["peak"] / 2**20

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Callable
 
 import numpy as np
@@ -43,3 +44,20 @@ def versions() -> dict[str, str]:
 def dense_gradients(optimizer_cls: type) -> type:
     """Gradients are already dense on this backend (see tensorflow.py for why it matters)."""
     return optimizer_cls
+
+
+def device_info(device: str) -> dict[str, object]:
+    """Keras's torch backend places tensors on CUDA whenever torch sees a GPU."""
+    import keras
+
+    if device == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("--device cuda: torch sees no CUDA device")
+    return {"device": str(keras.src.backend.torch.core.get_device()),
+            "allocator": {"PYTORCH_CUDA_ALLOC_CONF":
+                          os.environ.get("PYTORCH_CUDA_ALLOC_CONF", "(default)")}}
+
+
+def peak_device_memory_mb() -> float | None:
+    if not torch.cuda.is_available():
+        return None
+    return torch.cuda.max_memory_allocated() / 2**20
