@@ -121,7 +121,6 @@ def run_config_kwargs(o: dict) -> dict:
 def _run(options: dict, db: Optional[Path], resume: Optional[str], dry_run: bool) -> None:
     from twinbench.api import Interrupted, TwinbenchError, plan, resume_plan, run as api_run
     from twinbench.config import RunConfig
-    from twinbench.report.console import summary_table
 
     try:
         if resume:

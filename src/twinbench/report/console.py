@@ -34,7 +34,8 @@ def row(c: Cell) -> list[str]:
     m = c.metrics
     head = [c.task, c.dataset or "-", c.model, c.stack]
     if c.status not in ("ok", "unverified"):
-        status = f"[yellow]{c.status}[/yellow]" if c.status == "skipped" else f"[red]{c.status}[/red]"
+        color = "yellow" if c.status == "skipped" else "red"
+        status = f"[{color}]{c.status}[/{color}]"
         return [*head, status, *["-"] * (len(COLUMNS) - len(head) - 2), (c.reason or "")[:60]]
     tp, lat = m["train_samples_per_s"], m["latency_b1_ms"]
     idio = m["latency_b1_by_path"].get(m["latency_b1_idiomatic"], {})

@@ -116,7 +116,8 @@ def run_cell(job: CellJob, info: StackInfo, cell_dir: Path, timeout_s: float,
     with open(err_path, "wb") as err, open(out_path, "wb") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "twinbench.runner.cell", str(job_path)],
-            env=cell_env(info, job.run.threads, job.run.seed, job.run.device), stdout=out, stderr=err,
+            env=cell_env(info, job.run.threads, job.run.seed, job.run.device),
+            stdout=out, stderr=err,
             stdin=subprocess.DEVNULL, start_new_session=True,  # own group: kill takes all
         )
         reason = _watch(proc, timeout_s, memory_mb)
