@@ -16,7 +16,14 @@ from typing import Any
 
 import numpy as np
 
-from twinbench.measure.stats import NOISE_CV, cv, mann_whitney, median_iqr, significant, summarize
+from twinbench.measure.stats import (
+    NOISE_CV,
+    cv,
+    mann_whitney,
+    median_iqr,
+    significant,
+    summarize,
+)
 from twinbench.results import Cell
 
 # Mann-Whitney on n <= 4 values a side cannot reach p < 0.01 (4 vs 4: p >= 2/70), so per-repeat
@@ -108,6 +115,9 @@ class Group:
     model: str
     stack: str
     cells: list[Cell] = field(default_factory=list)
+    # metric name -> summary: a bootstrap costs a second or so on thousands of steps, and
+    # verdicts, tables, charts and noise warnings all ask for the same summaries.
+    summaries: dict[str, dict | None] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def scope(self) -> tuple[str, str, str, str]:
@@ -180,7 +190,13 @@ def _raw_summary(raw: list[float], metric: Metric) -> dict:
 def summary(group: Group, metric: Metric) -> dict | None:
     """Median, IQR, 95% CI, CV and what they span, or None when no repeat has the metric.
     `value` is the headline (the median across repeats, or the metric's own statistic of
-    the raw samples, e.g. the p99 of the calls)."""
+    the raw samples, e.g. the p99 of the calls). Cached on the group."""
+    if metric.name not in group.summaries:
+        group.summaries[metric.name] = _summary(group, metric)
+    return group.summaries[metric.name]
+
+
+def _summary(group: Group, metric: Metric) -> dict | None:
     vals = group.values(metric)
     if not vals:
         return None

@@ -72,7 +72,7 @@ def find_chromium() -> str | None:
 
 def _chromium(binary: str, args: list[str], profile: Path, timeout: float) -> str:
     cmd = [binary, *FLAGS, f"--user-data-dir={profile}", *args]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
     if out.returncode != 0:
         tail = (out.stderr.strip().splitlines() or ["no output"])[-1]
         raise RuntimeError(f"chromium exited {out.returncode}: {tail}")
@@ -92,7 +92,7 @@ def check_page(page: Path, screenshot: Path | None = None, binary: str | None = 
         text = Path(page).read_text(encoding="utf-8")
         probe.write_text(text.replace("<head>", "<head>" + COLLECTOR, 1), encoding="utf-8")
         dom = _chromium(binary, ["--dump-dom", probe.as_uri()], Path(tmp) / "p1", timeout)
-        found = re.search(r'<pre id="__tb_report">(.*?)</pre>', dom, re.S)
+        found = re.search(r'<pre id="__tb_report">(.*?)</pre>', dom, re.DOTALL)
         if not found:
             raise RuntimeError("the page never finished loading (no collector output)")
         result = json.loads(html.unescape(found.group(1)))

@@ -82,7 +82,7 @@ def scope_sections(data: RunData, groups: list[agg.Group],
     sections = []
     parity_cells = data.verify.cells if data.verify else []
     for n, (key, gs) in enumerate(agg.scopes(groups).items()):
-        node, task, dataset, model = key
+        _node, task, dataset, model = key
         port = {k[3]: v for k, v in portability.items() if k[:3] == (task, dataset, model)}
         figs = [
             charts.learning_curves(gs),

@@ -14,8 +14,8 @@ STATUS_SCORE = {"ok": 1.0, "mismatch": 0.5, "failed": 0.0}
 
 
 def _layout(fig: go.Figure, title: str, **kw) -> go.Figure:
-    fig.update_layout(title=title, height=HEIGHT, margin=dict(l=60, r=20, t=50, b=60),
-                      template="plotly_white", legend=dict(orientation="h", y=-0.2), **kw)
+    fig.update_layout(title=title, height=HEIGHT, margin={"l": 60, "r": 20, "t": 50, "b": 60},
+                      template="plotly_white", legend={"orientation": "h", "y": -0.2}, **kw)
     return fig
 
 
@@ -38,10 +38,10 @@ def learning_curves(groups: list[Group]) -> go.Figure | None:
             ys = [_median([e.get(key) for e in by_epoch[k]]) for k in epochs]
             fig.add_trace(go.Scatter(x=epochs, y=ys, mode="lines+markers", name=g.stack,
                                      legendgroup=g.stack, showlegend=col == 1,
-                                     line=dict(color=_color(i))), row=1, col=col)
+                                     line={"color": _color(i)}), row=1, col=col)
     if not drawn:
         return None
-    fig.update_xaxes(title_text="epoch")
+    fig.update_xaxes(title_text="epoch", dtick=1)
     return _layout(fig, "Learning curves (median across repeats)")
 
 
@@ -73,8 +73,8 @@ def bars_with_ci(groups: list[Group], metric_names: list[str], title: str) -> go
             hi.append(max(ci[1] - s["value"], 0.0))
         if xs:
             fig.add_trace(go.Bar(x=xs, y=ys, name=f"{m.label} ({m.unit})",
-                                 error_y=dict(type="data", symmetric=False, array=hi,
-                                              arrayminus=lo)))
+                                 error_y={"type": "data", "symmetric": False, "array": hi,
+                                              "arrayminus": lo}))
     if not fig.data:
         return None
     return _layout(fig, title, barmode="group")
@@ -91,7 +91,7 @@ def latency_distribution(groups: list[Group]) -> go.Figure | None:
             if raw.size:
                 y = np.arange(1, raw.size + 1) / raw.size
                 fig.add_trace(go.Scatter(x=raw, y=y, mode="lines", name=g.stack,
-                                         line=dict(color=_color(i))))
+                                         line={"color": _color(i)}))
         fig.update_xaxes(type="log", title_text="ms per call (batch 1, fastest path)")
         fig.update_yaxes(title_text="fraction of calls")
         return _layout(fig, "Batch-1 latency CDF (fastest path)")
@@ -122,7 +122,8 @@ def flops_chart(groups: list[Group]) -> go.Figure | None:
     for key, label in (("train_pct_peak", "training"), ("infer_pct_peak", "inference")):
         xs, ys = [], []
         for g in groups:
-            vals = [v for c in g.ok if isinstance(v := dig(c.metrics, ("flops", key)), (int, float))]
+            vals = [v for c in g.ok
+                    if isinstance(v := dig(c.metrics, ("flops", key)), (int, float))]
             if vals:
                 xs.append(g.stack)
                 ys.append(float(np.median(vals)))

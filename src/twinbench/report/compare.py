@@ -9,9 +9,16 @@ from pathlib import Path
 
 import numpy as np
 
-from twinbench.report.aggregate import METRICS, Group, Metric, group_cells, summary, tested_samples
-from twinbench.report.build import ReportError
 from twinbench.measure.stats import mann_whitney, significant
+from twinbench.report.aggregate import (
+    METRICS,
+    Group,
+    Metric,
+    group_cells,
+    summary,
+    tested_samples,
+)
+from twinbench.report.build import ReportError
 from twinbench.results import Results
 
 COMPARED = ("train_samples_per_s", "latency_b1_p50_ms", "latency_b1_p99_ms",

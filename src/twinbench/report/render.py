@@ -56,8 +56,10 @@ def write_html(ctx: dict, path: Path) -> Path:
         html = []
         for _ in s["figures"]:
             cid, fig = next(charts)
-            html.append(Markup(fig.to_html(full_html=False, include_plotlyjs=False, div_id=cid,
-                                           config=PLOT_CONFIG)))
+            # Figures with side-by-side subplots take a whole row of the grid.
+            html.append({"wide": "xaxis2" in fig.layout.to_plotly_json(),
+                         "html": Markup(fig.to_html(full_html=False, include_plotlyjs=False,
+                                                   div_id=cid, config=PLOT_CONFIG))})
         sections.append({**s, "charts": html})
     page = _env(False).get_template("report.html.j2").render(
         **{**ctx, "sections": sections}, plotly_js=Markup(get_plotlyjs()))

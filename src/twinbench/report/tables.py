@@ -10,7 +10,6 @@ from twinbench.report.aggregate import METRICS, Group, dig, summary
 from twinbench.report.verdicts import fmt_num, fmt_value
 from twinbench.results import Cell, Results
 
-
 CI_NOTE = ("Values: the median across repeats, or one process's value. [a–b steps]: the "
            "95% bootstrap CI over the training steps (or calls) of one process; [a–b "
            "repeats]: over repeats in fresh processes.")
@@ -66,9 +65,9 @@ def speed_table(gs: list[Group]) -> dict:
                      dig(m, ("latency_b1_ms", "path")),
                      f"{fmt_num(idio_p50)} ({idio})" if idio else "-",
                      _summary_text(g, "infer_samples_per_s_b256")])
-    return table("Throughput and latency", ["stack", "train samples/s", "b1 p50 ms (fastest path)",
-                                            "b1 p99 ms (fastest path)", "fastest path",
-                                            "b1 p50 ms (idiomatic path)", "b256 samples/s"], rows, CI_NOTE)
+    headers = ["stack", "train samples/s", "b1 p50 ms (fastest path)", "b1 p99 ms (fastest path)",
+               "fastest path", "b1 p50 ms (idiomatic path)", "b256 samples/s"]
+    return table("Throughput and latency", headers, rows, CI_NOTE)
 
 
 def memory_table(gs: list[Group]) -> dict:
@@ -76,7 +75,8 @@ def memory_table(gs: list[Group]) -> dict:
              _summary_text(g, "first_step_s"), _summary_text(g, "time_to_accuracy_s")]
             for g in gs]
     return table("Memory, startup and time to accuracy",
-                 ["stack", "peak RSS MiB", "import s", "spawn to first step s", "time to accuracy s"], rows, CI_NOTE)
+                 ["stack", "peak RSS MiB", "import s", "spawn to first step s",
+                  "time to accuracy s"], rows, CI_NOTE)
 
 
 FLOPS_KEYS = ("forward_per_sample", "train_gflops_s", "infer_gflops_s", "peak_gflops_s",

@@ -5,10 +5,18 @@ difference is significant (p < 0.01 and an effect of at least 3%); otherwise it 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
-from twinbench.report.aggregate import METRICS, Group, Metric, compare, dig, ranked, scopes
+from twinbench.report.aggregate import (
+    METRICS,
+    Group,
+    Metric,
+    compare,
+    dig,
+    ranked,
+    scopes,
+)
 from twinbench.results import Cell
 
 
@@ -142,7 +150,8 @@ def portability_verdict(entries: dict[tuple, list[dict]]) -> Verdict:
     for (task, dataset, model, stack), es in entries.items():
         by_model.setdefault((task, dataset, model), {})[stack] = es
     for (task, dataset, model), stacks in by_model.items():
-        counts = {s: (sum(e.get("status") == "ok" for e in es), len(es)) for s, es in stacks.items()}
+        counts = {s: (sum(e.get("status") == "ok" for e in es), len(es))
+                  for s, es in stacks.items()}
         parts = [f"{s} {ok} of {n}" for s, (ok, n) in counts.items()]
         best = max(counts.values(), key=lambda c: c[0])[0]
         top = [s for s, (ok, _) in counts.items() if ok == best]
