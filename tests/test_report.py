@@ -207,3 +207,31 @@ def test_run_writes_the_report_and_a_report_failure_never_fails_the_run(tmp_path
     assert (run / "report.html").exists() and (run / "report.md").exists()
     _report_after_run(tmp_path / "missing")  # must warn, not raise
     assert "report not written" in capsys.readouterr().err
+
+
+def test_cells_on_different_nodes_are_never_compared():
+    res = results({"torch": (1000.0, 1.0), "keras-jax": (500.0, 1.0)})
+    res.cells[0].node = {"fingerprint": "node-a"}
+    res.cells[1].node = {"fingerprint": "node-b"}
+    by_scope = agg.scopes(agg.group_cells(res.cells))
+    assert sorted(k[0] for k in by_scope) == ["node-a", "node-b"]
+    assert all(len(gs) == 1 for gs in by_scope.values())
+
+
+def test_time_to_accuracy_and_loadgen_verdicts():
+    from twinbench.report.verdicts import all_verdicts
+
+    res = results({"torch": (1000.0, 1.0), "keras-jax": (800.0, 2.0)}, raw=False)
+    res.cells[0].metrics["time_to_accuracy"] = {"target": 0.9, "s": 12.0, "epoch": 2}
+    res.cells[1].metrics["time_to_accuracy"] = {"target": 0.9, "s": None, "epoch": None}
+    for c, qps in zip(res.cells, (500.0, 900.0)):
+        c.metrics["loadgen"] = {"server": {"qps": qps, "p99_ms": 5.0, "valid": True}}
+    vs = {v.anchor: v for v in all_verdicts(agg.group_cells(res.cells), res.cells, {}, [], [])}
+    tta = vs["v-tta"].items[0]
+    assert tta.sentence.startswith("Only torch measured time to target accuracy: 12.0 s")
+    assert any("keras-jax (repeat 0) never reached accuracy 0.9" in n for n in tta.notes)
+    qps = [i for i in vs["v-realtime"].items if "LoadGen Server" in i.sentence]
+    assert qps and "keras-jax" in qps[0].sentence and qps[0].winner is None  # untested
+    invalid = res.model_copy(deep=True)
+    invalid.cells[1].metrics["loadgen"]["server"]["valid"] = False
+    assert agg.metric_value(agg.METRICS["loadgen_server_qps"], invalid.cells[1].metrics) is None
