@@ -83,6 +83,13 @@ def not_compared(groups: list[Group]) -> list[str]:
     return out
 
 
+def effect(ratio: float) -> str:
+    """best / runner-up as people read it: "12% higher", "2.5x lower"."""
+    direction = "higher" if ratio > 1 else "lower"
+    r = max(ratio, 1 / ratio) if ratio > 0 else float("inf")
+    return f"{r:.2g}x {direction}" if r >= 1.5 else f"{abs(ratio - 1) * 100:.1f}% {direction}"
+
+
 def _test_text(cmp: dict) -> str:
     return f"two-sided Mann-Whitney p = {cmp['p']:.2g} on {cmp['basis']}"
 
@@ -97,21 +104,18 @@ def rank_sentence(groups: list[Group], m: Metric) -> Item | None:
         return Item("", f"Only {gb.stack} measured {m.label}: {fmt_value(sb, m)}.")
     g2, s2 = rest[0]
     cmp = compare(gb, g2, m)
-    diff = abs(cmp["ratio"] - 1) * 100
-    direction = "higher" if cmp["ratio"] > 1 else "lower"
-    both = f"{gb.stack} {fmt_value(sb, m)} and {g2.stack} {fmt_value(s2, m)}"
+    both = (f"{gb.stack} at {fmt_value(sb, m)} is {effect(cmp['ratio'])} than {g2.stack} at "
+            f"{fmt_value(s2, m)}")
     if cmp["winner"]:
-        text = (f"{gb.stack} is best on {m.label}: {fmt_value(sb, m)}, {diff:.0f}% {direction} "
+        text = (f"{gb.stack} is best on {m.label}: {fmt_value(sb, m)}, {effect(cmp['ratio'])} "
                 f"than the runner-up {g2.stack} at {fmt_value(s2, m)}; {_test_text(cmp)}.")
         return Item("", text, gb.stack, cmp)
     if cmp["p"] is None:
-        text = (f"No clear winner on {m.label}: {both} differ by {diff:.1f}%, but with one "
-                f"value per stack and no per-step samples there is no test "
-                f"(`twinbench run --repeats 5` gives one).")
+        text = (f"No clear winner on {m.label}: {both}, but with one value per stack and no "
+                f"per-step samples there is no test (`twinbench run --repeats 5` gives one).")
     else:
-        text = (f"No clear winner on {m.label}: {both} differ by {diff:.1f}% "
-                f"({_test_text(cmp)}); a winner needs p < 0.01 and a difference of at "
-                f"least 3%.")
+        text = (f"No clear winner on {m.label}: {both} ({_test_text(cmp)}); a winner needs "
+                f"p < 0.01 and a difference of at least 3%.")
     return Item("", text, None, cmp)
 
 
