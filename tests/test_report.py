@@ -235,3 +235,12 @@ def test_time_to_accuracy_and_loadgen_verdicts():
     invalid = res.model_copy(deep=True)
     invalid.cells[1].metrics["loadgen"]["server"]["valid"] = False
     assert agg.metric_value(agg.METRICS["loadgen_server_qps"], invalid.cells[1].metrics) is None
+
+
+def test_a_verify_only_folder_gets_a_parity_report(tmp_path):
+    run = write_run(tmp_path / "run", results({"torch": (1000.0, 1.0), "keras-jax": (800.0, 2.0)}))
+    (run / "results.json").unlink()
+    paths = build_report(run)
+    md = paths["md"].read_text()
+    assert "| cnn | keras-jax vs torch | 1.0e-06 ok | pass |" in md
+    assert "not measured in this run: `twinbench run`" in md
