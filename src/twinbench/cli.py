@@ -144,6 +144,21 @@ def _run(options: dict, db: Optional[Path], resume: Optional[str], dry_run: bool
     _print_results(results)
     console.print(f"results: {planned.out_dir / 'results.json'}  (run id {planned.run_id}, "
                   f"history {store.path})")
+    _report_after_run(planned.out_dir)
+
+
+def _report_after_run(out_dir: Path) -> None:
+    """The report is written after every run; a failure to write it never fails the run
+    (its results are already on disk: `twinbench report` can be rerun)."""
+    from twinbench.report import build_report
+
+    try:
+        paths = build_report(out_dir)
+    except Exception as e:  # noqa: BLE001 - reported, the run's results stand
+        err.print(f"[yellow]report not written:[/yellow] {type(e).__name__}: {e}; "
+                  f"rerun `twinbench report {out_dir}`", highlight=False, markup=False)
+        return
+    console.print(f"report: {paths['html']}  {paths['md']}", highlight=False)
 
 
 def _print_results(results) -> None:
@@ -294,6 +309,80 @@ def show(
     console.print(f"run {run_id}: {row['status']}, created {row['created']}, "
                   f"output {row['out_dir']}")
     console.print(summary_table(results))
+
+
+@app.command()
+def report(
+    run_dir: Path = typer.Argument(..., help="A run folder (runs/<run id>/) holding "
+                                   "results.json and/or verify.json."),
+    html: bool = typer.Option(True, help="Write report.html (self-contained)."),
+    markdown: bool = typer.Option(True, help="Write report.md with PNG charts."),
+) -> None:
+    """Write the run's report: scenario verdicts with CIs and tests, per-task tables and
+    charts, the twins' code, the classic table rebuilt, environment and noise warnings."""
+    from twinbench.report.build import ReportError, build_report
+
+    try:
+        paths = build_report(run_dir, html=html, markdown=markdown)
+    except ReportError as e:
+        fail(str(e))
+    for name in ("html", "md"):
+        if name in paths:
+            console.print(f"{name}: {paths[name]}", highlight=False)
+    pngs = [p for k, p in paths.items() if k.startswith("png:")]
+    if pngs:
+        console.print(f"charts: {len(pngs)} PNG in {pngs[0].parent}", highlight=False)
+
+
+@app.command()
+def compare(
+    run_a: Path = typer.Argument(..., help="The baseline run folder (or its results.json)."),
+    run_b: Path = typer.Argument(..., help="The run compared with it."),
+    threshold: float = typer.Option(0.05, help="Flag a change worse than this fraction "
+                                    "(0.05 = 5%) as a regression."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Also write every row here."),
+) -> None:
+    """Per cell and metric: ratio B/A, its 95% CI and a Mann-Whitney test. Exit 1 when any
+    regression beyond --threshold is flagged (significant, or untested single values)."""
+    from twinbench.report.build import ReportError
+    from twinbench.report.compare import compare_runs
+
+    try:
+        out = compare_runs(run_a, run_b, threshold)
+    except ReportError as e:
+        fail(str(e))
+    _print_compare(out)
+    if json_out:
+        json_out.write_text(json.dumps(out, indent=2))
+    if out["regressions"]:
+        raise typer.Exit(1)
+
+
+def _print_compare(out: dict) -> None:
+    from rich.markup import escape
+
+    from twinbench.report.verdicts import fmt_num
+
+    table = Table(title=f"twinbench compare {escape(out['run_a'])} -> {escape(out['run_b'])}")
+    for col in ("cell", "metric", "A", "B", "B/A", "95% CI", "p", "tested on", "verdict"):
+        table.add_column(col, overflow="fold")
+    for r in out["rows"]:
+        ci = f"{r['ci95'][0]:.3f}–{r['ci95'][1]:.3f}" if r["ci95"] else "-"
+        verdict = (f"[red]{r['verdict']}[/red]" if r["regression"] else escape(r["verdict"]))
+        table.add_row(escape(f"{r['task']}/{r['model']}/{r['stack']}"), r["metric"],
+                      fmt_num(r["a"]), fmt_num(r["b"]), f"{r['ratio']:.3f}", ci,
+                      "-" if r["p"] is None else f"{r['p']:.2g}", escape(r["basis"] or "-"),
+                      verdict)
+    console.print(table)
+    for d in out["env_diffs"]:
+        err.print(f"[yellow]warning: environments differ:[/yellow] {escape(d)}")
+    for side in ("only_a", "only_b"):
+        if out[side]:
+            err.print(f"note: cells only in run {side[-1].upper()}: "
+                      f"{escape(', '.join(out[side]))}")
+    n = len(out["regressions"])
+    console.print(f"{n} regression(s) beyond {out['threshold']:.0%}" if n else
+                  f"no regression beyond {out['threshold']:.0%}", highlight=False)
 
 
 @app.command("stacks")

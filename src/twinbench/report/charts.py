@@ -1,0 +1,156 @@
+"""The report's charts, one plotly figure each. Framework-free: data comes from the
+aggregated groups; every chart returns None when the run has nothing to draw."""
+
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from twinbench.report.aggregate import METRICS, Group, dig, summary
+
+HEIGHT = 380
+STATUS_SCORE = {"ok": 1.0, "mismatch": 0.5, "failed": 0.0}
+
+
+def _layout(fig: go.Figure, title: str, **kw) -> go.Figure:
+    fig.update_layout(title=title, height=HEIGHT, margin={"l": 60, "r": 20, "t": 50, "b": 60},
+                      template="plotly_white", legend={"orientation": "h", "y": -0.2}, **kw)
+    return fig
+
+
+def learning_curves(groups: list[Group]) -> go.Figure | None:
+    """Test accuracy and training loss per epoch, every stack overlaid (median across
+    repeats at each epoch)."""
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("test accuracy", "training loss"))
+    drawn = False
+    for i, g in enumerate(groups):
+        curves = [c.metrics.get("epochs") or [] for c in g.cells if c.status in ("ok", "diverged")]
+        by_epoch: dict[int, list[dict]] = {}
+        for curve in curves:
+            for e in curve:
+                by_epoch.setdefault(int(e["epoch"]), []).append(e)
+        if not by_epoch:
+            continue
+        drawn = True
+        epochs = sorted(by_epoch)
+        for col, key in ((1, "test_accuracy"), (2, "train_loss")):
+            ys = [_median([e.get(key) for e in by_epoch[k]]) for k in epochs]
+            fig.add_trace(go.Scatter(x=epochs, y=ys, mode="lines+markers", name=g.stack,
+                                     legendgroup=g.stack, showlegend=col == 1,
+                                     line={"color": _color(i)}), row=1, col=col)
+    if not drawn:
+        return None
+    fig.update_xaxes(title_text="epoch", dtick=1)
+    return _layout(fig, "Learning curves (median across repeats)")
+
+
+def _median(xs: list) -> float | None:
+    vals = [x for x in xs if isinstance(x, (int, float))]
+    return float(np.median(vals)) if vals else None
+
+
+def _color(i: int) -> str:
+    palette = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
+               "#7f7f7f", "#bcbd22", "#17becf")
+    return palette[i % len(palette)]
+
+
+def bars_with_ci(groups: list[Group], metric_names: list[str], title: str) -> go.Figure | None:
+    """One bar per stack and metric, whiskers at the 95% CI where there is one."""
+    fig = go.Figure()
+    for name in metric_names:
+        m = METRICS[name]
+        xs, ys, lo, hi = [], [], [], []
+        for g in groups:
+            s = summary(g, m)
+            if s is None:
+                continue
+            xs.append(g.stack)
+            ys.append(s["value"])
+            ci = s.get("ci95") or [s["value"], s["value"]]
+            lo.append(max(s["value"] - ci[0], 0.0))
+            hi.append(max(ci[1] - s["value"], 0.0))
+        if xs:
+            fig.add_trace(go.Bar(x=xs, y=ys, name=f"{m.label} ({m.unit})",
+                                 error_y={"type": "data", "symmetric": False, "array": hi,
+                                              "arrayminus": lo}))
+    if not fig.data:
+        return None
+    return _layout(fig, title, barmode="group")
+
+
+def latency_distribution(groups: list[Group]) -> go.Figure | None:
+    """A CDF of the per-call batch-1 latencies where the cells kept them; otherwise the
+    p50/p90/p99 of every inference path."""
+    m = METRICS["latency_b1_p50_ms"]
+    if any(g.raw(m) for g in groups):
+        fig = go.Figure()
+        for i, g in enumerate(groups):
+            raw = np.sort(np.asarray(g.raw(m)))
+            if raw.size:
+                y = np.arange(1, raw.size + 1) / raw.size
+                fig.add_trace(go.Scatter(x=raw, y=y, mode="lines", name=g.stack,
+                                         line={"color": _color(i)}))
+        fig.update_xaxes(type="log", title_text="ms per call (batch 1, fastest path)")
+        fig.update_yaxes(title_text="fraction of calls")
+        return _layout(fig, "Batch-1 latency CDF (fastest path)")
+    return latency_percentiles(groups)
+
+
+def latency_percentiles(groups: list[Group]) -> go.Figure | None:
+    fig = go.Figure()
+    for q in ("p50", "p90", "p99"):
+        xs, ys = [], []
+        for g in groups:
+            for c in g.ok[:1]:  # the first measured repeat
+                for path, v in (c.metrics.get("latency_b1_by_path") or {}).items():
+                    if isinstance(v, dict) and isinstance(v.get(q), (int, float)):
+                        xs.append(f"{g.stack}: {path}")
+                        ys.append(v[q])
+        if xs:
+            fig.add_trace(go.Bar(x=xs, y=ys, name=q))
+    if not fig.data:
+        return None
+    fig.update_yaxes(type="log", title_text="ms per call (log)")
+    return _layout(fig, "Batch-1 latency percentiles per inference path (first repeat)",
+                   barmode="group")
+
+
+def flops_chart(groups: list[Group]) -> go.Figure | None:
+    fig = go.Figure()
+    for key, label in (("train_pct_peak", "training"), ("infer_pct_peak", "inference")):
+        xs, ys = [], []
+        for g in groups:
+            vals = [v for c in g.ok
+                    if isinstance(v := dig(c.metrics, ("flops", key)), (int, float))]
+            if vals:
+                xs.append(g.stack)
+                ys.append(float(np.median(vals)))
+        if xs:
+            fig.add_trace(go.Bar(x=xs, y=ys, name=f"{label} % of peak"))
+    if not fig.data:
+        return None
+    fig.update_yaxes(title_text="% of peak FLOP/s")
+    return _layout(fig, "Achieved FLOP/s as % of peak", barmode="group")
+
+
+def portability_heatmap(entries: dict[str, list[dict]], title: str) -> go.Figure | None:
+    """stack -> entries; a cell per (stack, format -> runtime): 1 ok, 0.5 mismatch,
+    0 failed, blank where the stack does not offer the format."""
+    cols = list(dict.fromkeys(f"{e.get('format')} → {e.get('runtime')}"
+                              for es in entries.values() for e in es))
+    if not cols:
+        return None
+    rows = list(entries)
+    z = [[None] * len(cols) for _ in rows]
+    text = [[""] * len(cols) for _ in rows]
+    for i, stack in enumerate(rows):
+        for e in entries[stack]:
+            j = cols.index(f"{e.get('format')} → {e.get('runtime')}")
+            z[i][j] = STATUS_SCORE.get(e.get("status"), 0.0)
+            text[i][j] = str(e.get("status"))
+    fig = go.Figure(go.Heatmap(z=z, x=cols, y=rows, text=text, texttemplate="%{text}",
+                               zmin=0, zmax=1, showscale=False,
+                               colorscale=[[0, "#d62728"], [0.5, "#ffbf00"], [1, "#2ca02c"]]))
+    return _layout(fig, title)

@@ -1,0 +1,185 @@
+"""The report's tables as plain data: {"title", "headers", "rows", "note"}, every cell a
+string (the templates escape them). Framework-free."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from twinbench.report.aggregate import METRICS, Group, dig, summary
+from twinbench.report.verdicts import fmt_num, fmt_value
+from twinbench.results import Cell, Results
+
+CI_NOTE = ("Values: the median across repeats, or one process's value. [a–b steps]: the "
+           "95% bootstrap CI over the training steps (or calls) of one process; [a–b "
+           "repeats]: over repeats in fresh processes.")
+
+
+def table(title: str, headers: list[str], rows: list[list[Any]], note: str | None = None
+          ) -> dict:
+    return {"title": title, "headers": headers,
+            "rows": [["-" if v is None else str(v) for v in r] for r in rows], "note": note}
+
+
+def _summary_text(g: Group, name: str) -> str:
+    s = summary(g, METRICS[name])
+    return fmt_value(s, METRICS[name], short=True) if s else "-"
+
+
+def _status(g: Group) -> str:
+    counts: dict[str, int] = {}
+    for c in g.cells:
+        counts[c.status] = counts.get(c.status, 0) + 1
+    return ", ".join(f"{k} x{v}" if len(g.cells) > 1 else k for k, v in counts.items())
+
+
+def _parity_word(g: Group) -> str:
+    p = g.cells[0].parity
+    if "pass" not in p:
+        return "-"
+    return f"ok vs {p.get('reference')}" if p["pass"] else f"FAIL {p.get('failure')}"
+
+
+def accuracy_table(gs: list[Group]) -> dict:
+    rows = []
+    for g in gs:
+        last = [c.metrics["epochs"][-1].get("test_loss") for c in g.ok if c.metrics.get("epochs")]
+        reason = next((c.reason for c in g.cells if c.reason), None)
+        rows.append([g.stack, _status(g), _summary_text(g, "accuracy"),
+                     fmt_num(last[0]) if last and last[0] is not None else "-",
+                     f"{g.cells[0].params:,}" if g.cells[0].params else "-", _parity_word(g),
+                     (reason or "")[:200]])
+    return table("Accuracy", ["stack", "status", "test accuracy", "final test loss", "params",
+                              "parity", "reason"], rows, CI_NOTE)
+
+
+def speed_table(gs: list[Group]) -> dict:
+    rows = []
+    for g in gs:
+        c = (g.ok or g.cells)[0]
+        m = c.metrics
+        idio = m.get("latency_b1_idiomatic")
+        idio_p50 = dig(m, ("latency_b1_by_path", idio or "", "p50"))
+        rows.append([g.stack, _summary_text(g, "train_samples_per_s"),
+                     _summary_text(g, "latency_b1_p50_ms"), _summary_text(g, "latency_b1_p99_ms"),
+                     dig(m, ("latency_b1_ms", "path")),
+                     f"{fmt_num(idio_p50)} ({idio})" if idio else "-",
+                     _summary_text(g, "infer_samples_per_s_b256")])
+    headers = ["stack", "train samples/s", "b1 p50 ms (fastest path)", "b1 p99 ms (fastest path)",
+               "fastest path", "b1 p50 ms (idiomatic path)", "b256 samples/s"]
+    return table("Throughput and latency", headers, rows, CI_NOTE)
+
+
+def memory_table(gs: list[Group]) -> dict:
+    rows = [[g.stack, _summary_text(g, "peak_rss_mb"), _summary_text(g, "import_s"),
+             _summary_text(g, "first_step_s"), _summary_text(g, "time_to_accuracy_s")]
+            for g in gs]
+    return table("Memory, startup and time to accuracy",
+                 ["stack", "peak RSS MiB", "import s", "spawn to first step s",
+                  "time to accuracy s"], rows, CI_NOTE)
+
+
+FLOPS_KEYS = ("forward_per_sample", "train_gflops_s", "infer_gflops_s", "peak_gflops_s",
+              "train_pct_peak", "infer_pct_peak")
+
+
+def flops_table(gs: list[Group]) -> dict:
+    rows = [[g.stack, *[fmt_num(dig(c.metrics, ("flops", k))) for k in FLOPS_KEYS]]
+            for g in gs for c in g.ok[:1] if isinstance(c.metrics.get("flops"), dict)]
+    note = None if rows else ("not measured in this run: its cells carry no FLOP counts "
+                              "(`twinbench run` records them where the version counts FLOPs)")
+    return table("FLOPs and % of peak (first repeat)", ["stack", *FLOPS_KEYS], rows, note)
+
+
+def parity_table(cells: list[Cell], title: str = "Parity (verify)") -> dict:
+    checks: list[str] = []
+    for c in cells:
+        checks += [k for k in c.parity.get("checks", {}) if k not in checks]
+    rows = []
+    for c in cells:
+        vals = []
+        for k in checks:
+            v = c.parity.get("checks", {}).get(k)
+            vals.append("-" if not isinstance(v, dict) else
+                        f"{v.get('value', 0):.1e} {'ok' if v.get('pass') else 'FAIL'}")
+        verdict = ("pass" if c.parity.get("pass") else f"FAIL {c.parity.get('failure') or ''}"
+                   ) if "pass" in c.parity else f"{c.status} {(c.reason or '')[:120]}"
+        rows.append([c.model, f"{c.stack} vs {c.parity.get('reference', '-')}", *vals, verdict])
+    note = None if cells else "no parity probe in this run: `twinbench verify`"
+    return table(title, ["model", "pair", *checks, "verdict"], rows, note)
+
+
+def scope_tables(gs: list[Group], parity_cells: list[Cell]) -> list[dict]:
+    return [accuracy_table(gs), speed_table(gs), memory_table(gs), flops_table(gs),
+            parity_table(parity_cells, "Parity of these twins (verify)")]
+
+
+def pipelines_table(raw: dict | None) -> dict:
+    """pipelines.json (Results-compatible): one row per cell, its scalar metrics."""
+    if not raw or not isinstance(raw.get("cells"), list):
+        return table("Input pipelines", [], [], "not measured in this run: "
+                     "`twinbench pipelines --tasks digits` measures each framework's input "
+                     "pipeline")
+    keys: list[str] = []
+    for c in raw["cells"]:
+        keys += [k for k, v in (c.get("metrics") or {}).items()
+                 if isinstance(v, (int, float, str)) and k not in keys]
+    ident = ["task", "dataset", "model", "stack", "pipeline", "status"]
+    rows = [[c.get(k) for k in ident] + [_scalar((c.get("metrics") or {}).get(k)) for k in keys]
+            for c in raw["cells"] if isinstance(c, dict)]
+    return table("Input pipelines", ident + keys, rows)
+
+
+def _scalar(v: Any) -> str:
+    return fmt_num(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else str(v)
+
+
+def cells_table(cells: list[Cell]) -> dict:
+    rows = [[c.task, c.dataset, c.model, c.stack, c.repeat, c.status,
+             fmt_num(c.wall_s) if c.wall_s else "-", (c.reason or "")[:300]] for c in cells]
+    return table("Every cell", ["task", "dataset", "model", "stack", "repeat", "status",
+                                "wall s", "reason"], rows)
+
+
+def environment_tables(res: Results) -> list[dict]:
+    env = res.environment
+    keys = ("cpu_model", "cores", "affinity", "memory_gb", "os", "python", "twinbench",
+            "git_commit")
+    machine = table("Machine and software", ["what", "value"],
+                    [[k, _compact(env.get(k))] for k in keys])
+    packages = table("Package versions", ["package", "version"],
+                     [[k, v] for k, v in (env.get("packages") or {}).items()])
+    variables = table("Thread and framework environment variables", ["variable", "value"],
+                      [[k, v] for k, v in (env.get("env") or {}).items()],
+                      None if env.get("env") else "none set")
+    config = table("Run configuration", ["knob", "value"],
+                   [[k, _compact(v)] for k, v in res.config.items()])
+    return [machine, packages, variables, config]
+
+
+def _compact(v: Any) -> str:
+    return v if isinstance(v, str) else json.dumps(v, sort_keys=True, default=str)
+
+
+def settings_table(cells: list[Cell]) -> dict:
+    """Per stack, the settings as applied in its first cell."""
+    seen: dict[str, Cell] = {}
+    for c in cells:
+        if c.settings and c.stack not in seen:
+            seen[c.stack] = c
+    rows = [[s, c.settings.get("threads"), _compact(c.settings.get("thread_settings")),
+             c.settings.get("compile_mode"), c.settings.get("jit_compile_resolved"),
+             c.settings.get("batch_size"), c.settings.get("epochs"),
+             _compact(c.settings.get("versions")),
+             _compact(c.settings.get("foreign_imports_refused"))] for s, c in seen.items()]
+    return table("Settings per stack (as applied)",
+                 ["stack", "threads", "thread settings", "compile mode", "jit_compile resolved",
+                  "batch", "epochs", "versions", "foreign imports refused"], rows)
+
+
+def noise_table(warnings: list[dict]) -> dict:
+    rows = [[f"{w['task']} / {w['dataset']} / {w['model']}", w["stack"], w["label"],
+             f"{w['cv'] * 100:.0f}%", w["spans"]] for w in warnings]
+    return table("Noise warnings (coefficient of variation above 10%)",
+                 ["scope", "stack", "metric", "CV", "sample"], rows,
+                 None if rows else "no metric's coefficient of variation exceeds 10%")

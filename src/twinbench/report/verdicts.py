@@ -1,0 +1,225 @@
+"""Scenario verdicts: one sentence per scenario and scope (task / data set / model), with
+the numbers, their CIs and the test behind them. A verdict names a winner only when the
+difference is significant (p < 0.01 and an effect of at least 3%); otherwise it says
+"no clear winner" and why."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from twinbench.report.aggregate import (
+    METRICS,
+    Group,
+    Metric,
+    compare,
+    dig,
+    ranked,
+    scopes,
+)
+from twinbench.results import Cell
+
+
+@dataclass
+class Item:
+    scope: str  # "digits / digits / cnn", with the node when the run recorded one
+    sentence: str
+    winner: str | None = None
+    test: dict | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Verdict:
+    scenario: str
+    anchor: str
+    items: list[Item] = field(default_factory=list)
+    not_measured: str | None = None  # "not measured in this run: <command>"
+
+
+def fmt_num(v: float | None) -> str:
+    if v is None:
+        return "-"
+    a = abs(v)
+    if a >= 100:
+        return f"{v:,.0f}"
+    if a >= 10:
+        return f"{v:.1f}"
+    if a >= 1:
+        return f"{v:.2f}"
+    return f"{v:.3g}"
+
+
+def fmt_value(s: dict, m: Metric, short: bool = False) -> str:
+    """"4,189 samples/s (95% CI 4,100–4,250, steps within one process)"; short (tables):
+    "4,189 [4,100–4,250 steps]"."""
+    unit = f" {m.unit}" if m.unit else ""
+    if short:
+        if not s.get("ci95"):
+            return fmt_num(s["value"])
+        lo, hi = s["ci95"]
+        return f"{fmt_num(s['value'])} [{fmt_num(lo)}–{fmt_num(hi)} {s['spans'].split()[0]}]"
+    if s.get("ci95"):
+        lo, hi = s["ci95"]
+        return f"{fmt_num(s['value'])}{unit} (95% CI {fmt_num(lo)}–{fmt_num(hi)}, {s['spans']})"
+    return f"{fmt_num(s['value'])}{unit} ({s['spans']})"
+
+
+def scope_name(key: tuple) -> str:
+    node, task, dataset, model = key
+    base = f"{task} / {dataset} / {model}"
+    return f"{base} on {node}" if node else base
+
+
+def not_compared(groups: list[Group]) -> list[str]:
+    """Stacks in a scope whose cells are shown but never compared, and why."""
+    out = []
+    for g in groups:
+        bad = [c for c in g.cells if c.status != "ok"]
+        if bad and not g.ok:
+            c = bad[0]
+            out.append(f"{g.stack} not compared: {c.status}"
+                       + (f" ({(c.reason or '')[:120]})" if c.reason else ""))
+    return out
+
+
+def effect(ratio: float) -> str:
+    """best / runner-up as people read it: "12% higher", "2.5x lower"."""
+    direction = "higher" if ratio > 1 else "lower"
+    r = max(ratio, 1 / ratio) if ratio > 0 else float("inf")
+    return f"{r:.2g}x {direction}" if r >= 1.5 else f"{abs(ratio - 1) * 100:.1f}% {direction}"
+
+
+def _test_text(cmp: dict) -> str:
+    return f"two-sided Mann-Whitney p = {cmp['p']:.2g} on {cmp['basis']}"
+
+
+def rank_sentence(groups: list[Group], m: Metric) -> Item | None:
+    """The best stack on `m` against the runner-up, or None if no stack has `m`."""
+    order = ranked(groups, m)
+    if not order:
+        return None
+    (gb, sb), rest = order[0], order[1:]
+    if not rest:
+        return Item("", f"Only {gb.stack} measured {m.label}: {fmt_value(sb, m)}.")
+    g2, s2 = rest[0]
+    cmp = compare(gb, g2, m)
+    both = (f"{gb.stack} at {fmt_value(sb, m)} is {effect(cmp['ratio'])} than {g2.stack} at "
+            f"{fmt_value(s2, m)}")
+    if cmp["winner"]:
+        text = (f"{gb.stack} is best on {m.label}: {fmt_value(sb, m)}, {effect(cmp['ratio'])} "
+                f"than the runner-up {g2.stack} at {fmt_value(s2, m)}; {_test_text(cmp)}.")
+        return Item("", text, gb.stack, cmp)
+    if cmp["p"] is None:
+        text = (f"No clear winner on {m.label}: {both}, but with one value per stack and no "
+                f"per-step samples there is no test (`twinbench run --repeats 5` gives one).")
+    else:
+        text = (f"No clear winner on {m.label}: {both} ({_test_text(cmp)}); a winner needs "
+                f"p < 0.01 and a difference of at least 3%.")
+    return Item("", text, None, cmp)
+
+
+def metric_verdict(scenario: str, anchor: str, by_scope: dict[tuple, list[Group]],
+                   metrics: list[str], missing: str,
+                   extra: Callable[[list[Group]], list[str]] = lambda gs: []) -> Verdict:
+    v = Verdict(scenario, anchor)
+    for key, groups in by_scope.items():
+        notes = not_compared(groups) + extra(groups)
+        items = [i for name in metrics if (i := rank_sentence(groups, METRICS[name]))]
+        if not items and extra(groups):  # nothing to rank, but something to say
+            items = [Item("", "No stack to rank: " + "; ".join(extra(groups)) + ".")]
+        for item in items:
+            item.scope, item.notes = scope_name(key), notes
+        v.items += items
+    if not v.items:
+        v.not_measured = missing
+    return v
+
+
+def tta_notes(groups: list[Group]) -> list[str]:
+    """Stacks that never reached the target (their time is null, so they are not ranked)."""
+    out = []
+    for c in (c for g in groups for c in g.ok):
+        tta = c.metrics.get("time_to_accuracy")
+        if isinstance(tta, dict) and tta.get("s") is None:
+            out.append(f"{c.stack} (repeat {c.repeat}) never reached accuracy "
+                       f"{tta.get('target')} in its {len(c.metrics.get('epochs', []))} epochs")
+    return out
+
+
+def portability_verdict(entries: dict[tuple, list[dict]]) -> Verdict:
+    """entries: (task, dataset, model, stack) -> the stack's portability entries."""
+    v = Verdict("portability", "v-portability")
+    by_model: dict[tuple, dict[str, list[dict]]] = {}
+    for (task, dataset, model, stack), es in entries.items():
+        by_model.setdefault((task, dataset, model), {})[stack] = es
+    for (task, dataset, model), stacks in by_model.items():
+        counts = {s: (sum(e.get("status") == "ok" for e in es), len(es))
+                  for s, es in stacks.items()}
+        parts = [f"{s} {ok} of {n}" for s, (ok, n) in counts.items()]
+        best = max(counts.values(), key=lambda c: c[0])[0]
+        top = [s for s, (ok, _) in counts.items() if ok == best]
+        lead = (f"{top[0]} reaches the most runtimes" if len(top) == 1
+                else "No single stack reaches the most runtimes")
+        text = (f"{lead}: formats that exported, reloaded in their runtime and matched the "
+                f"source twin's outputs: {', '.join(parts)}. These are counts of pass/fail "
+                f"checks, so no significance test applies.")
+        v.items.append(Item(f"{task} / {dataset} / {model}", text,
+                            top[0] if len(top) == 1 else None))
+    if not v.items:
+        v.not_measured = ("not measured in this run: `twinbench export` exports every twin, "
+                          "reloads each artifact in its runtime and compares its outputs")
+    return v
+
+
+def code_verdict(twins: list[dict], training: list[dict]) -> Verdict:
+    """Line counts are exact, not sampled: a difference of 3% or more names the shorter."""
+    v = Verdict("code size", "v-code")
+    for t in twins:
+        if "sides" not in t:
+            continue
+        (fa, a), (fb, b) = [(s["framework"], s) for s in t["sides"]]
+        ma, mb = a["model_lines"], b["model_lines"]
+        shorter = None if abs(ma - mb) < 0.03 * max(ma, mb) else (fa if ma < mb else fb)
+        lead = f"{shorter} is shorter" if shorter else "No clear winner"
+        text = (f"{lead}: the model definition takes {ma} code lines in {fa} and {mb} in {fb} "
+                f"(whole files {a['code_lines']} vs {b['code_lines']}; the {fa} file also "
+                f"holds the weight-layout converters the parity checks need). Counts are "
+                f"exact, so no test applies.")
+        v.items.append(Item(t["family"], text, shorter))
+    if len(training) == 2:
+        (ta, tb) = training
+        text = (f"Training: {ta['framework']} needs an explicit loop ({ta['name']}, "
+                f"{ta['code_lines']} code lines: zero_grad, forward, loss, backward, step); "
+                f"{tb['framework']} calls model.fit ({tb['name']}, {tb['code_lines']} lines). "
+                f"Both include twinbench's per-step timing.")
+        shorter = ta["framework"] if ta["code_lines"] < tb["code_lines"] else tb["framework"]
+        v.items.append(Item("training loop", text, shorter))
+    return v
+
+
+def all_verdicts(groups: list[Group], cells: list[Cell], portability: dict[tuple, list[dict]],
+                 twins: list[dict], training: list[dict]) -> list[Verdict]:
+    by_scope = scopes(groups)
+    realtime = metric_verdict(
+        "real-time inference", "v-realtime", by_scope,
+        ["latency_b1_p99_ms", "loadgen_single_stream_p90_ms", "loadgen_server_qps"],
+        "not measured in this run: `twinbench run` times batch-1 inference")
+    if not any(dig(c.metrics, ("loadgen",)) for c in cells):
+        realtime.items.append(Item("LoadGen", "MLPerf LoadGen: not measured in this run "
+                                   "(`twinbench run --loadgen`)."))
+    tta = metric_verdict("time to accuracy", "v-tta", by_scope, ["time_to_accuracy_s"],
+                         "not measured in this run: `twinbench run --target-accuracy 0.9`",
+                         tta_notes)
+    return [
+        realtime,
+        metric_verdict("training throughput", "v-training", by_scope, ["train_samples_per_s"],
+                       "not measured in this run: `twinbench run`"),
+        tta,
+        metric_verdict("startup and compile cost", "v-startup", by_scope,
+                       ["first_step_s", "import_s"], "not measured in this run: `twinbench run`"),
+        metric_verdict("memory", "v-memory", by_scope, ["peak_rss_mb"],
+                       "not measured in this run: `twinbench run`"),
+        portability_verdict(portability),
+        code_verdict(twins, training),
+    ]

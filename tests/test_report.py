@@ -1,0 +1,246 @@
+"""The report: statistics behind the verdicts, the verdict rule on synthetic result sets,
+the files written, HTML/Markdown escaping of a hostile run, and the `report` command."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+import pytest
+from report_fixtures import HOSTILE, hostile_results, results, write_run
+from typer.testing import CliRunner
+
+from twinbench.cli import app
+from twinbench.report import aggregate as agg
+from twinbench.report.browser import find_chromium
+from twinbench.report.build import ReportError, build_report, context, load_run
+from twinbench.report.codesize import code_lines, model_lines
+from twinbench.report.verdicts import rank_sentence
+
+TRAIN = agg.METRICS["train_samples_per_s"]
+P99 = agg.METRICS["latency_b1_p99_ms"]
+
+
+def groups_of(res):
+    return {g.stack: g for g in agg.group_cells(res.cells)}
+
+
+def test_clear_winner_is_named_with_numbers_ci_and_test():
+    # torch trains 25% faster than keras-jax, per-step noise 5%: far apart.
+    res = results({"torch": (1000.0, 1.0), "keras-jax": (800.0, 2.0)})
+    item = rank_sentence(list(groups_of(res).values()), TRAIN)
+    assert item.winner == "torch"
+    assert item.test["significant"] and item.test["p"] < 1e-10
+    assert "torch is best on training throughput" in item.sentence
+    assert "95% CI" in item.sentence and "Mann-Whitney" in item.sentence
+    assert "pooled per-step samples" in item.sentence
+    # the numbers in the sentence are the medians of the samples
+    med = np.median(groups_of(res)["torch"].raw(TRAIN))
+    assert f"{med:,.0f}" in item.sentence
+    lat = rank_sentence(list(groups_of(res).values()), P99)
+    assert lat.winner == "torch" and "lower" in lat.sentence
+
+
+def test_overlapping_samples_give_no_clear_winner():
+    res = results({"torch": (1000.0, 1.0), "keras-jax": (1002.0, 1.0)})
+    item = rank_sentence(list(groups_of(res).values()), TRAIN)
+    assert item.winner is None and item.sentence.startswith("No clear winner")
+    assert item.test["p"] >= 0.01
+
+
+def test_significant_but_small_difference_is_no_winner():
+    # 1.5% apart with 3,000 steps each: p is tiny, but the effect is under 3%.
+    res = results({"torch": (1000.0, 1.0), "keras-jax": (1015.0, 1.0)}, spread=0.02)
+    for c in res.cells:
+        rng = np.random.default_rng(7 if c.stack == "torch" else 8)
+        centre = 1000.0 if c.stack == "torch" else 1015.0
+        c.metrics["samples"]["train_samples_per_s"] = rng.normal(centre, 20, 3000).tolist()
+    item = rank_sentence(list(groups_of(res).values()), TRAIN)
+    assert item.test["p"] < 1e-6 and item.winner is None
+    assert "No clear winner" in item.sentence
+
+
+def test_summary_says_what_its_ci_spans():
+    one = groups_of(results({"torch": (1000.0, 1.0)}))["torch"]
+    s = agg.summary(one, TRAIN)
+    assert s["spans"] == "steps within one process" and s["repeats"] == 1
+    assert s["ci95"][0] <= s["value"] <= s["ci95"][1]
+    p99 = agg.summary(one, P99)
+    assert p99["value"] == pytest.approx(np.percentile(one.raw(P99), 99))
+    three = groups_of(results({"torch": (1000.0, 1.0)}, repeats=3))["torch"]
+    assert agg.summary(three, TRAIN)["spans"] == "repeats across processes"
+    no_raw = groups_of(results({"torch": (1000.0, 1.0)}, raw=False))["torch"]
+    assert agg.summary(no_raw, TRAIN)["ci95"] is None
+
+
+def test_test_basis_per_repeat_from_five_repeats_else_pooled_samples():
+    g3 = groups_of(results({"a": (1000.0, 1.0), "b": (900.0, 1.0)}, repeats=3))
+    assert "pooled per-step" in agg.compare(g3["a"], g3["b"], TRAIN)["basis"]
+    g5 = groups_of(results({"a": (1000.0, 1.0), "b": (900.0, 1.0)}, repeats=5))
+    cmp = agg.compare(g5["a"], g5["b"], TRAIN)
+    assert cmp["basis"].startswith("per-repeat values (5 vs 5")
+    assert cmp["winner"] == "a"  # 5 vs 5 fully separated: exact p = 2/252 < 0.01
+    single = groups_of(results({"a": (1000.0, 1.0), "b": (900.0, 1.0)}, raw=False))
+    untested = agg.compare(single["a"], single["b"], TRAIN)
+    assert untested["p"] is None and untested["winner"] is None
+
+
+def test_noise_warning_above_ten_percent_cv():
+    noisy = agg.group_cells(results({"a": (1000.0, 1.0)}, spread=0.2).cells)
+    quiet = agg.group_cells(results({"a": (1000.0, 1.0)}, spread=0.02).cells)
+    assert any(w["metric"] == "train_samples_per_s" for w in agg.noise_warnings(noisy))
+    assert not any(w["metric"] == "train_samples_per_s" for w in agg.noise_warnings(quiet))
+
+
+def test_unverified_cells_are_not_compared():
+    res = results({"torch": (1000.0, 1.0), "keras-jax": (500.0, 1.0)})
+    res.cells[1].status, res.cells[1].reason = "unverified", "grad_max_rel 0.3"
+    item = rank_sentence(list(groups_of(res).values()), TRAIN)
+    assert item.sentence.startswith("Only torch")
+
+
+def test_code_line_counts_by_hand():
+    src = '"""doc\nstring"""\n\nimport x  # c\n# only a comment\n\nclass A:\n    """d"""\n' \
+          '    def f(self,\n          y):\n        return (y +\n                1)\n\n' \
+          'def build():\n    return A()\n\ndef to_torch():\n    pass\n'
+    # code: import, class, def f (2 lines), return (2 lines), def build, return, def to_torch, pass
+    assert code_lines(src) == 10
+    assert model_lines(src) == 7  # class A (5 lines) + build (2): no import, no to_torch
+
+
+@pytest.fixture(scope="module")
+def written(tmp_path_factory):
+    run = write_run(tmp_path_factory.mktemp("run"), hostile_results())
+    return run, build_report(run)
+
+
+def test_report_files_are_written_and_self_contained(written):
+    run, paths = written
+    html = paths["html"].read_text()
+    assert paths["html"] == run / "report.html" and paths["md"] == run / "report.md"
+    from plotly.offline import get_plotlyjs
+
+    assert get_plotlyjs() in html  # plotly.js inline, and nothing outside it loads a URL
+    page = html.replace(get_plotlyjs(), "")
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page)
+    assert "<script src" not in page and "http" not in page
+    assert html.count('class="plotly-graph-div"') >= 4
+    for anchor in ("verdicts", "classic", "code", "parity", "environment", "noise",
+                   "v-portability"):
+        assert f'id="{anchor}"' in html
+    # every evidence link of the classic table points at an anchor on the page
+    for link in re.findall(r'<a href="#([\w-]+)"', html):
+        assert f'id="{link}"' in html, link
+    md = paths["md"].read_text()
+    assert "## Verdicts per scenario" in md and "torch is best on training throughput" in md
+    if find_chromium():  # kaleido renders the PNGs with the local chromium
+        pngs = re.findall(r"\]\((report_files/[\w-]+\.png)\)", md)
+        assert pngs and all((run / p).stat().st_size > 1000 for p in pngs)
+    else:
+        assert "charts not rendered as PNG" in md
+
+
+def test_not_measured_sections_name_their_command(written):
+    md = written[1]["md"].read_text()
+    assert "not measured in this run: `twinbench export`" in md
+    assert "`twinbench run --target-accuracy 0.9`" in md
+    assert "`twinbench pipelines --tasks digits`" in md
+
+
+def test_hostile_strings_are_escaped_never_raw(written):
+    _, paths = written
+    for name in ("html", "md"):
+        text = paths[name].read_text()
+        assert HOSTILE not in text, name
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in text, name
+    html = paths["html"].read_text()
+    assert "boom &lt;script&gt;" in html  # the failed cell's error text, escaped
+
+
+def test_portability_and_pipelines_when_present(tmp_path):
+    res = results({"torch": (1000.0, 1.0), "keras-jax": (800.0, 2.0)})
+    run = write_run(tmp_path / "run", res)
+    export = res.model_copy(deep=True)
+    for c in export.cells:
+        ok = c.stack == "torch"
+        c.portability = [{"format": "onnx", "runtime": "onnxruntime", "status": "ok"},
+                         {"format": "saved", "runtime": "tf", "status": "ok" if ok else "failed"}]
+    export.write(run, "export.json")
+    (run / "pipelines.json").write_text(json.dumps({"cells": [
+        {"task": "digits", "stack": "torch", "pipeline": "numpy", "status": "ok",
+         "metrics": {"samples_per_s": 1234.6}}]}))
+    ctx = context(load_run(run))
+    port = next(v for v in ctx["verdicts"] if v.anchor == "v-portability")
+    assert port.items[0].winner == "torch" and "torch 2 of 2" in port.items[0].sentence
+    assert "keras-jax 1 of 2" in port.items[0].sentence
+    assert ctx["sections"][0]["portability"]
+    assert ctx["pipelines"]["rows"] == [["digits", "-", "-", "torch", "numpy", "ok", "1,235"]]
+
+
+def test_missing_run_folder_is_a_clear_error(tmp_path):
+    with pytest.raises(ReportError, match="no such run folder"):
+        load_run(tmp_path / "nope")
+    with pytest.raises(ReportError, match="neither results.json nor verify.json"):
+        load_run(tmp_path)
+    (tmp_path / "results.json").write_text("{not json")
+    with pytest.raises(ReportError, match="not a twinbench results file"):
+        load_run(tmp_path)
+
+
+def test_report_command_exit_codes(tmp_path):
+    runner = CliRunner()
+    bad = runner.invoke(app, ["report", str(tmp_path / "missing")])
+    assert bad.exit_code == 2 and "no such run folder" in bad.output
+    assert "Traceback" not in bad.output
+    run = write_run(tmp_path / "run", results({"torch": (1000.0, 1.0), "keras-jax": (800.0, 2.0)}))
+    ok = runner.invoke(app, ["report", str(run), "--no-markdown"])
+    assert ok.exit_code == 0, ok.output
+    assert (run / "report.html").exists() and not (run / "report.md").exists()
+
+
+def test_run_writes_the_report_and_a_report_failure_never_fails_the_run(tmp_path, capsys):
+    from twinbench.cli import _report_after_run
+
+    run = write_run(tmp_path / "run", results({"torch": (1000.0, 1.0)}), verify=False)
+    _report_after_run(run)
+    assert (run / "report.html").exists() and (run / "report.md").exists()
+    _report_after_run(tmp_path / "missing")  # must warn, not raise
+    assert "report not written" in capsys.readouterr().err
+
+
+def test_cells_on_different_nodes_are_never_compared():
+    res = results({"torch": (1000.0, 1.0), "keras-jax": (500.0, 1.0)})
+    res.cells[0].node = {"fingerprint": "node-a"}
+    res.cells[1].node = {"fingerprint": "node-b"}
+    by_scope = agg.scopes(agg.group_cells(res.cells))
+    assert sorted(k[0] for k in by_scope) == ["node-a", "node-b"]
+    assert all(len(gs) == 1 for gs in by_scope.values())
+
+
+def test_time_to_accuracy_and_loadgen_verdicts():
+    from twinbench.report.verdicts import all_verdicts
+
+    res = results({"torch": (1000.0, 1.0), "keras-jax": (800.0, 2.0)}, raw=False)
+    res.cells[0].metrics["time_to_accuracy"] = {"target": 0.9, "s": 12.0, "epoch": 2}
+    res.cells[1].metrics["time_to_accuracy"] = {"target": 0.9, "s": None, "epoch": None}
+    for c, qps in zip(res.cells, (500.0, 900.0)):
+        c.metrics["loadgen"] = {"server": {"qps": qps, "p99_ms": 5.0, "valid": True}}
+    vs = {v.anchor: v for v in all_verdicts(agg.group_cells(res.cells), res.cells, {}, [], [])}
+    tta = vs["v-tta"].items[0]
+    assert tta.sentence.startswith("Only torch measured time to target accuracy: 12.0 s")
+    assert any("keras-jax (repeat 0) never reached accuracy 0.9" in n for n in tta.notes)
+    qps = [i for i in vs["v-realtime"].items if "LoadGen Server" in i.sentence]
+    assert qps and "keras-jax" in qps[0].sentence and qps[0].winner is None  # untested
+    invalid = res.model_copy(deep=True)
+    invalid.cells[1].metrics["loadgen"]["server"]["valid"] = False
+    assert agg.metric_value(agg.METRICS["loadgen_server_qps"], invalid.cells[1].metrics) is None
+
+
+def test_a_verify_only_folder_gets_a_parity_report(tmp_path):
+    run = write_run(tmp_path / "run", results({"torch": (1000.0, 1.0), "keras-jax": (800.0, 2.0)}))
+    (run / "results.json").unlink()
+    paths = build_report(run)
+    md = paths["md"].read_text()
+    assert "| cnn | keras-jax vs torch | 1.0e-06 ok | pass |" in md
+    assert "not measured in this run: `twinbench run`" in md
