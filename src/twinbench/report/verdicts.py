@@ -137,8 +137,18 @@ def metric_verdict(scenario: str, anchor: str, by_scope: dict[tuple, list[Group]
 
 
 def tta_notes(groups: list[Group]) -> list[str]:
-    """Stacks that never reached the target (their time is null, so they are not ranked)."""
+    """Each stack's MLPerf-style score over its repeats (unreached runs count as infinitely
+    slow; olympic mean from 5 runs), and the runs that never reached the target."""
+    from twinbench.measure.stats import time_to_accuracy_score
+
     out = []
+    for g in groups:
+        runs = [c.metrics.get("time_to_accuracy") for c in g.ok]
+        if runs and all(isinstance(t, dict) for t in runs):
+            sc = time_to_accuracy_score([t.get("s") for t in runs])
+            score = f"{sc['score_s']:.3g} s" if sc["score_s"] is not None else "not reached"
+            out.append(f"{g.stack}: MLPerf score {score} ({sc['method']} of {sc['runs']} "
+                       f"runs, {sc['reached']} reached {runs[0].get('target')})")
     for c in (c for g in groups for c in g.ok):
         tta = c.metrics.get("time_to_accuracy")
         if isinstance(tta, dict) and tta.get("s") is None:
