@@ -85,7 +85,7 @@ def test_thread_count_is_applied_in_each_cell(probe_run):
 def test_verify_json_matches_the_returned_object(probe_run):
     out_dir = Path(probe_run.cells[0].parity["probe_path"]).parents[2]
     on_disk = json.loads((out_dir / "verify.json").read_text())
-    assert on_disk["schema_version"] == 1
+    assert on_disk["schema_version"] == 2
     assert [c["stack"] for c in on_disk["cells"]] == [c.stack for c in probe_run.cells]
     assert on_disk["environment"]["cpu_model"]
 
