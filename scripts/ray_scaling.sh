@@ -34,6 +34,8 @@ fi
 
 ip link set lo up
 export RAY_USAGE_STATS_ENABLED=0 PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"
+# Token auth as `twinbench worker` sets it: nodes and driver share this fresh token.
+export RAY_AUTH_MODE=token RAY_AUTH_TOKEN="$("$PY" -c 'import secrets; print(secrets.token_hex(32))')"
 W=$(mktemp -d /tmp/tbscale-XXXXXX)   # short: Ray's socket paths must stay < 108 chars
 PORT=6390
 TB=("$PY" -m twinbench.cli)
@@ -81,3 +83,4 @@ for label, run, t in (("1 node ", runs[-2], t1), ("2 nodes", runs[-1], t2)):
     print(f"{label}: {t:7.1f} s  run {run}  cells {dict(status)}  per node {dict(nodes)}")
 print(f"ratio 2 nodes / 1 node: {t2 / t1:.2f}  (goal <= 0.60)")
 PY
+echo "details: $W (history.db: twinbench show RUN_ID --db $W/history.db; *.log)"

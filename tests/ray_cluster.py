@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -160,6 +162,9 @@ def kill_worker_node(work: Path) -> dict:
 
 
 def main() -> int:
+    # Token auth, as `twinbench worker` starts nodes by default: every process here
+    # (nodes, driver, this script) shares one fresh token.
+    os.environ.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=secrets.token_hex(32))
     work = Path(tempfile.mkdtemp(prefix="tbray-", dir="/tmp"))  # short: socket paths
     links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True, check=True)
     summary: dict = {"links": links.stdout.splitlines()}
@@ -210,6 +215,8 @@ def main() -> int:
                                    if p.pid not in (1, os.getpid())
                                    and p.info["status"] != psutil.STATUS_ZOMBIE]
         print("SUMMARY " + json.dumps(summary), flush=True)
+        if not os.environ.get("TWINBENCH_KEEP_RAY_TEST"):  # logs, runs, history.db
+            shutil.rmtree(work, ignore_errors=True)
     return 0
 
 

@@ -39,7 +39,10 @@ def test_worker_prints_ray_start_with_one_slot_bound_to_the_address(role, expect
             "--temp-dir=/tmp/x")
     assert r.returncode == 0, r.stderr
     words = r.stdout.split()
-    assert words[1] == "start" and words[0].endswith("ray")
+    # auth always explicit: unset, a head with ~/.ray/auth_token would demand a token
+    # that joining nodes do not send
+    assert words[0] == "RAY_AUTH_MODE=token"
+    assert words[1].endswith("ray") and words[2] == "start"
     assert "'--resources={\"twinbench_slot\": 1}'" in r.stdout
     for w in ["--node-ip-address=10.0.0.6", "--disable-usage-stats", "--num-cpus=1", *expect]:
         assert w in words
@@ -62,6 +65,8 @@ def test_worker_dashboard_binds_to_the_node_address():
     (["--address", "10.0.0.5:6379", "--dashboard", "--node-ip-address", "10.0.0.6"],
      "only the head node"),
     (["--head", "--port", "70000", "--node-ip-address", "10.0.0.6"], "valid ports are"),
+    (["--head", "--auth", "none", "--node-ip-address", "10.0.0.6"],
+     "valid values are token, disabled"),
 ])
 def test_worker_bad_input_is_one_line_and_exit_2(args, needle):
     r = cli("worker", *args)

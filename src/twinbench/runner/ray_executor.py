@@ -123,9 +123,12 @@ class RayExecutor:
                 self.ray.init(resources={SLOT: 1}, include_dashboard=False, **quiet)
             else:
                 self.ray.init(address=address, **quiet)
-        except (ConnectionError, RuntimeError, ValueError) as e:
+        except Exception as e:  # noqa: BLE001 - Ray raises many kinds; one line each
             first = (str(e).strip().splitlines() or [""])[0][:300]
-            raise _error(f"cannot connect to Ray at {self.address}: {first}") from None
+            raise _error(f"cannot connect to Ray at {self.address}: {first} (with token auth, "
+                         "`twinbench worker`'s default, this process needs RAY_AUTH_MODE=token "
+                         "and the cluster's token in RAY_AUTH_TOKEN or ~/.ray/auth_token)"
+                         ) from None
 
     def _check_slots(self) -> None:
         """At least one node has a slot, and none has more than one (two timed cells
@@ -179,7 +182,7 @@ class RayExecutor:
         """Kill the task's Ray worker; its cell process dies with it (die_with_parent)."""
         try:
             self.ray.cancel(f.ref, force=True)
-        except Exception:  # noqa: BLE001 - finished already, or the cluster is gone
+        except Exception:  # noqa: BLE001, S110 - finished already, or the cluster is gone
             pass
 
     def _submit(self, sub: Submission, data: dict[Path, Any], timeout_s: float,
@@ -321,6 +324,17 @@ def _node_identity() -> tuple[dict, dict]:
     except Exception:  # noqa: BLE001
         attempt = None
     return node, {"attempt": attempt, "task_id": ctx.get_task_id()}
+
+
+AUTH_MODES = ("token", "disabled")
+
+
+def ray_start_env(auth: str) -> dict[str, str]:
+    """RAY_AUTH_MODE, always explicit: left unset, Ray 2.60's head turns token auth on
+    when ~/.ray/auth_token exists but a joining node does not, and the join fails."""
+    if auth not in AUTH_MODES:
+        raise ValueError(f"--auth {auth!r}: valid values are {', '.join(AUTH_MODES)}")
+    return {"RAY_AUTH_MODE": auth}
 
 
 def ray_start_command(node_ip: str, head: bool, address: str | None, port: int,
