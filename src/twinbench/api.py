@@ -102,7 +102,12 @@ def plan(config: RunConfig, models: list[str] | None = None, run_id: str | None 
     else:
         triples = task_models(config)
     cpus = available_cpus()
-    if config.threads > len(cpus):
+    if config.executor == "ray" and config.ray_address:
+        from twinbench.runner.ray_executor import check_address_form
+
+        check_address_form(config.ray_address)
+    # On Ray each node checks --threads against its own CPUs (the driver's say nothing).
+    if config.executor == "local" and config.threads > len(cpus):
         raise TwinbenchError(f"--threads {config.threads} exceeds the {len(cpus)} CPUs "
                              f"this process may use; valid: 1..{len(cpus)}")
     # Second resolution plus a random suffix: two runs started in the same second (tests,
@@ -344,6 +349,9 @@ def run(config: RunConfig | None = None, events: Events | None = None,
             probes.write(p.out_dir, "verify.json")
             _phase(p, store, events, data, "full", results,
                    after=lambda cell: attach_parity(cell, probe_cells))
+    except TwinbenchError:  # e.g. the Ray cluster cannot be reached
+        store.finish_run(p.run_id, "failed")
+        raise
     except KeyboardInterrupt:
         store.finish_run(p.run_id, "interrupted")
         raise Interrupted(f"interrupted: {len(results.cells)} finished cells are stored; "

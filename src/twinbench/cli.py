@@ -385,6 +385,48 @@ def _print_compare(out: dict) -> None:
                   f"no regression beyond {out['threshold']:.0%}", highlight=False)
 
 
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def worker(
+    ctx: typer.Context,
+    node_ip_address: str = typer.Option(..., help="This node's IP address: Ray binds to it "
+                                        "and the other nodes reach it there."),
+    head: bool = typer.Option(False, "--head", help="Start the head node of a new cluster."),
+    address: Optional[str] = typer.Option(None, help="HEAD_IP:PORT of the cluster to join."),
+    port: int = typer.Option(6379, help="With --head: the port of the cluster (GCS)."),
+    num_cpus: Optional[int] = typer.Option(None, help="CPUs Ray may count on this node "
+                                           "[default: Ray's own count]."),
+    dashboard: bool = typer.Option(False, help="With --head: Ray's dashboard, on "
+                                   "--node-ip-address only."),
+    block: bool = typer.Option(False, help="Keep `ray start` in the foreground (containers)."),
+    auth: str = typer.Option("token", help="RAY_AUTH_MODE: token (every node and the driver "
+                             "share one token: RAY_AUTH_TOKEN or ~/.ray/auth_token) or "
+                             "disabled."),
+    start: bool = typer.Option(False, "--start", help="Run the command instead of printing it."),
+) -> None:
+    """Print (or with --start run) the `ray start` command of a twinbench node: one
+    twinbench_slot, so two timed cells never share it. Arguments after `--` go to
+    `ray start` unchanged. See docs/cluster.md."""
+    import os
+    import shlex
+    import subprocess
+
+    from twinbench.runner.ray_executor import ray_start_command, ray_start_env
+
+    try:
+        env = ray_start_env(auth)
+        cmd = ray_start_command(node_ip_address, head, address, port, num_cpus, dashboard,
+                                block, tuple(ctx.args))
+    except ValueError as e:
+        fail(str(e))
+    if not start:
+        print(" ".join([*(f"{k}={v}" for k, v in env.items()), shlex.join(cmd)]))
+        return
+    try:
+        raise typer.Exit(subprocess.run(cmd, env={**os.environ, **env}, check=False).returncode)
+    except FileNotFoundError:
+        fail("`ray` is not installed here: pip install 'twinbench[ray]'")
+
+
 @app.command("stacks")
 def list_stacks() -> None:
     """List the stacks, whether each is installed, and the framework versions."""

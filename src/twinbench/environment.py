@@ -3,8 +3,12 @@ framework."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import platform
+import shutil
+import socket
 import subprocess
 from pathlib import Path
 
@@ -71,6 +75,40 @@ def memory_gb() -> float | None:
         return round(psutil.virtual_memory().total / 2**30, 1)
     except ImportError:  # pragma: no cover
         return None
+
+
+def gpu_models() -> list[str]:
+    """"name, memory" of each NVIDIA GPU, from nvidia-smi (no framework import); [] when
+    there is none or no driver."""
+    exe = shutil.which("nvidia-smi")
+    if exe is None:
+        return []
+    try:
+        out = subprocess.run([exe, "--query-gpu=name,memory.total", "--format=csv,noheader"],
+                             capture_output=True, text=True, timeout=20, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return [line.strip() for line in out.stdout.splitlines() if line.strip()] \
+        if out.returncode == 0 else []
+
+
+def node_fingerprint() -> dict[str, object]:
+    """The hardware a cell ran on, for grouping results by machine type.
+
+    `hardware_id` hashes only what makes two machines comparable (CPU model, core count,
+    whole GiB of memory, GPUs), so every node of one instance type shares it; `hostname`
+    tells the machines apart.
+    """
+    from twinbench import __version__
+
+    memory = memory_gb()
+    hardware = {"cpu_model": cpu_model(), "cores": os.cpu_count(),
+                "memory_gb": round(memory) if memory is not None else None,
+                "gpus": gpu_models()}
+    digest = hashlib.sha256(json.dumps(hardware, sort_keys=True).encode()).hexdigest()
+    return {**hardware, "memory_gb": memory, "hardware_id": digest[:12],
+            "hostname": socket.gethostname(), "affinity": sorted(os.sched_getaffinity(0)),
+            "twinbench": __version__}
 
 
 def git_commit() -> str | None:

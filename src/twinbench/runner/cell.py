@@ -49,7 +49,23 @@ def _inject_fault(raw: dict, where: str) -> None:
         raise RuntimeError(f"injected fault {kind!r}")
 
 
+def _die_with_parent() -> None:
+    """Linux: with TWINBENCH_DIE_WITH_PARENT=<pid> (set by `run_cell(die_with_parent=True)`),
+    the kernel SIGKILLs this process when its parent dies, so a Ray worker lost with its
+    node leaves no orphan cell behind."""
+    parent = os.environ.get("TWINBENCH_DIE_WITH_PARENT")
+    if not parent or not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import signal
+
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
+    if os.getppid() != int(parent):  # the parent died before prctl took effect
+        os._exit(1)
+
+
 def main(job_path: str) -> int:
+    _die_with_parent()
     raw = json.loads(Path(job_path).read_text())
     os.sched_setaffinity(0, raw["cpus"])  # before any import that starts a thread pool
     from twinbench.runner import guard

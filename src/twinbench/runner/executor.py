@@ -50,11 +50,14 @@ class LocalExecutor:
     def run(self, subs: list[Submission], timeout_s: float,
             on_start: Callable[[Submission], None] = lambda s: None,
             ) -> Iterator[tuple[Submission, dict]]:
+        from twinbench.environment import node_fingerprint
         from twinbench.runner.local import run_cell
 
+        node = node_fingerprint()  # every cell runs on this machine
         for s in subs:
             on_start(s)
-            yield s, run_cell(s.job, s.info, s.cell_dir, timeout_s, memory_mb=self.memory_mb)
+            raw = run_cell(s.job, s.info, s.cell_dir, timeout_s, memory_mb=self.memory_mb)
+            yield s, {**raw, "node": node}
 
     def close(self) -> None:
         pass

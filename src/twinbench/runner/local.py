@@ -18,6 +18,7 @@ from twinbench.config import CellJob
 from twinbench.stacks import StackInfo
 
 STDERR_TAIL_LINES = 15
+PARENT_ENV = "TWINBENCH_DIE_WITH_PARENT"  # pid the cell process must not outlive
 
 # Thread-count variables read by OpenMP, MKL, OpenBLAS, TF and torch at import time.
 THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
@@ -104,20 +105,27 @@ def _watch(proc: subprocess.Popen, timeout_s: float, memory_mb: float | None) ->
 
 
 def run_cell(job: CellJob, info: StackInfo, cell_dir: Path, timeout_s: float,
-             memory_mb: float | None = None) -> dict:
-    """Spawn the cell and wait. Returns the cell's result dict or a `failed` record."""
+             memory_mb: float | None = None, die_with_parent: bool = False) -> dict:
+    """Spawn the cell and wait. Returns the cell's result dict or a `failed` record.
+
+    `die_with_parent`: the cell is SIGKILLed if this process dies (a Ray worker on a lost
+    node must not leave an orphan cell running there)."""
+    # first_step_s counts from here: stamp it now, not when the driver queued the cell.
+    job = job.model_copy(update={"spawn_wall": time.time()})
     job_path = cell_dir / "job.json"
     job_path.write_text(job.model_dump_json(indent=2))
     err_path, out_path = cell_dir / "stderr.txt", cell_dir / "stdout.txt"
     error_path = cell_dir / "error.json"
     for stale in (job.result_path, error_path):
         stale.unlink(missing_ok=True)  # a resumed cell must not read an old attempt's
+    env = cell_env(info, job.run.threads, job.run.seed, job.run.device)
+    if die_with_parent:
+        env[PARENT_ENV] = str(os.getpid())
     t0 = time.perf_counter()
     with open(err_path, "wb") as err, open(out_path, "wb") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "twinbench.runner.cell", str(job_path)],
-            env=cell_env(info, job.run.threads, job.run.seed, job.run.device),
-            stdout=out, stderr=err,
+            env=env, stdout=out, stderr=err,
             stdin=subprocess.DEVNULL, start_new_session=True,  # own group: kill takes all
         )
         reason = _watch(proc, timeout_s, memory_mb)
