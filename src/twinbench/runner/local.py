@@ -26,13 +26,18 @@ THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
 
 def cell_env(info: StackInfo, threads: int, seed: int) -> dict[str, str]:
     """The child's environment: set before the interpreter starts, so before any import."""
+    return process_env(threads, seed, info.keras_backend)
+
+
+def process_env(threads: int, seed: int, keras_backend: str | None) -> dict[str, str]:
+    """A measurement process's environment (cells, pipeline measurements)."""
     env = dict(os.environ)
     env.update({v: str(threads) for v in THREAD_VARS})
     env["PYTHONHASHSEED"] = str(seed)
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # quieter stderr; no effect on numerics
     env.pop("KERAS_BACKEND", None)
-    if info.keras_backend:
-        env["KERAS_BACKEND"] = info.keras_backend
+    if keras_backend:
+        env["KERAS_BACKEND"] = keras_backend
     return env
 
 
@@ -51,16 +56,18 @@ def _kill_group(proc: subprocess.Popen) -> None:
     proc.wait()
 
 
-def run_cell(job: CellJob, info: StackInfo, cell_dir: Path, timeout_s: float) -> dict:
-    """Spawn the cell and wait. Returns the cell's result dict or a `failed` record."""
+def run_cell(job: CellJob, info: StackInfo | None, cell_dir: Path, timeout_s: float,
+             entry: str = "twinbench.runner.cell", env: dict[str, str] | None = None) -> dict:
+    """Spawn the cell and wait. Returns the cell's result dict or a `failed` record.
+    `entry` and `env`: another measurement's module and environment (pipelines)."""
     job_path = cell_dir / "job.json"
     job_path.write_text(job.model_dump_json(indent=2))
     err_path, out_path = cell_dir / "stderr.txt", cell_dir / "stdout.txt"
     t0 = time.perf_counter()
     with open(err_path, "wb") as err, open(out_path, "wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "twinbench.runner.cell", str(job_path)],
-            env=cell_env(info, job.run.threads, job.run.seed), stdout=out, stderr=err,
+            [sys.executable, "-m", entry, str(job_path)],
+            env=env or cell_env(info, job.run.threads, job.run.seed), stdout=out, stderr=err,
             stdin=subprocess.DEVNULL, start_new_session=True,  # own group: kill takes all
         )
         try:

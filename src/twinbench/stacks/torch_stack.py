@@ -7,6 +7,7 @@ cross-entropy, backward, optimizer step, `loss.item()` (the host read that ends 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from types import ModuleType
 
 import numpy as np
@@ -97,11 +98,17 @@ class TorchStack:
         return sum(p.numel() for p in self.model.parameters() if p.requires_grad)
 
     def train_epoch(self, x: np.ndarray, y: np.ndarray, timer: StepTimer) -> float:
+        pairs = ((x[sl], y[sl]) for sl in batches(len(y), self.batch_size))  # views
+        return self.train_batches(pairs, len(y), timer)
+
+    def train_batches(self, source: Iterable, n: int, timer: StepTimer) -> float:
+        """One epoch over (x, y) batches from any source (numpy or tensors, e.g. a
+        DataLoader; `n` samples in all); return the mean training loss."""
         self.model.train()
         total = 0.0
-        for sl in batches(len(y), self.batch_size):
+        for xb, yb in source:
             timer.begin()
-            xb, yb = torch.from_numpy(x[sl]), torch.from_numpy(y[sl])
+            xb, yb = torch.as_tensor(xb), torch.as_tensor(yb)
             self.opt.zero_grad(set_to_none=True)
             loss = F.cross_entropy(self.fwd(xb), yb)
             loss.backward()
@@ -109,7 +116,7 @@ class TorchStack:
             value = loss.item()
             timer.end(len(yb))
             total += value * len(yb)
-        return total / len(y)
+        return total / n
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         self.model.eval()
