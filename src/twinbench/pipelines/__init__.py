@@ -61,9 +61,8 @@ def incompatible(pipeline: str, stack: str, kind: str) -> str | None:
     info, st = PIPELINES[pipeline], STACKS[stack]
     if pipeline.startswith("torch-dataloader") and st.backend != "torch":
         return "a DataLoader feeds stacks that run on PyTorch"
-    if "keras" in info.modules or "tensorflow" in info.modules:
-        if st.framework != "keras":
-            return "feeds Keras's model.fit"
+    if ("keras" in info.modules or "tensorflow" in info.modules) and st.framework != "keras":
+        return "feeds Keras's model.fit"
     if pipeline == "keras-layers-inside" and kind == "text" and stack != "keras-tensorflow":
         return ("TextVectorization inside a model needs TensorFlow string tensors and "
                 "cannot be XLA-compiled")

@@ -21,7 +21,7 @@ from twinbench.pipelines.job import PipelineJob
 from twinbench.pipelines.spec import PipelineData, image_data
 from twinbench.results import Cell, Results
 from twinbench.runner.local import process_env, run_cell
-from twinbench.stacks import STACKS, missing_modules, module_version, resolve_stacks
+from twinbench.stacks import STACKS, module_version, resolve_stacks
 
 # Shift padding and flips per image task: digits are not mirror symmetric (flip off).
 IMAGE_AUGMENT = {"digits": {"pad": 2, "flip": False}}

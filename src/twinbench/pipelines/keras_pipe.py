@@ -26,7 +26,12 @@ import numpy as np
 from twinbench.data.text import OOV, PAD
 from twinbench.measure.timing import StepTimer
 from twinbench.pipelines import PipelineInfo
-from twinbench.pipelines.spec import EpochPlan, PipelineData, encode_texts, transform_images
+from twinbench.pipelines.spec import (
+    EpochPlan,
+    PipelineData,
+    encode_texts,
+    transform_images,
+)
 
 
 class Batches(keras.utils.PyDataset):
@@ -101,12 +106,15 @@ class AtLeastOneToken(keras.layers.Layer):
         return ops.where(ops.logical_and(empty, first), ops.cast(OOV, ids.dtype), ids)
 
 
-def text_vectorization(data: PipelineData) -> keras.layers.Layer:
-    from twinbench.pipelines.tf_pipe import standardize  # TextVectorization needs TF anyway
+def text_vectorization(data: PipelineData, standardize: bool) -> keras.layers.Layer:
+    """standardize=False: the caller standardises first. On JAX and torch Keras calls a
+    custom `standardize` with numpy arrays, which cannot run inside tf.data's graph."""
+    from twinbench.pipelines import tf_pipe  # TextVectorization needs TF anyway
 
     return keras.layers.TextVectorization(
-        standardize=standardize, split="whitespace", vocabulary=list(data.vocab.tokens),
-        output_mode="int", output_sequence_length=data.length)
+        standardize=tf_pipe.standardize if standardize else None, split="whitespace",
+        vocabulary=list(data.vocab.tokens), output_mode="int",
+        output_sequence_length=data.length)
 
 
 def image_layers(data: PipelineData, seed: int, planned: bool) -> list[keras.layers.Layer]:
@@ -137,24 +145,25 @@ class LayersOutside:
 
         self.data, self.n, self.plan = data, len(data.y), PlanVariables(len(data.y))
         self.x, self.y = tf.constant(data.x), tf.constant(data.y)
-        self.layers = ([text_vectorization(data)] if data.kind == "text"
+        self.layers = ([text_vectorization(data, standardize=False)] if data.kind == "text"
                        else image_layers(data, seed, planned=True))
         self.dataset = (tf.data.Dataset.range(self.n).batch(batch_size)
                         .map(self._batch, num_parallel_calls=tf.data.AUTOTUNE,
                              deterministic=True).prefetch(tf.data.AUTOTUNE))
         self.settings = {"layers": [type(x).__name__ for x in self.layers],
                          "map": "per batch, num_parallel_calls=AUTOTUNE, deterministic",
-                         "prefetch": "AUTOTUNE", "randomness": "epoch plan"}
+                         "prefetch": "AUTOTUNE", "randomness": "epoch plan",
+                         "text_standardize": "tf.strings in the map, then the layer"}
 
     def _batch(self, pos):  # pos: (B,) positions in the epoch
         import tensorflow as tf
 
-        from twinbench.pipelines.tf_pipe import at_least_one_token
+        from twinbench.pipelines.tf_pipe import at_least_one_token, standardize
 
         ids = tf.gather(self.plan.order, pos)
         x, y = tf.gather(self.x, ids), tf.gather(self.y, ids)
         if self.data.kind == "text":
-            return at_least_one_token(self.layers[0](x)), y
+            return at_least_one_token(self.layers[0](standardize(x))), y
         shifts = tf.reverse(tf.gather(self.plan.offsets, ids), [1])  # (B, 2) (dx, dy)
         d = {"images": x, "translations": tf.cast(self.data.pad - shifts, tf.float32),
              "flips": tf.cast(tf.gather(self.plan.flips, ids), tf.float32)}
@@ -183,7 +192,7 @@ class LayersInside:
                  seed: int) -> None:
         self.data, self.batch_size = data, batch_size
         if data.kind == "text":
-            self.front = [text_vectorization(data), AtLeastOneToken()]
+            self.front = [text_vectorization(data, standardize=True), AtLeastOneToken()]
         else:
             self.front = image_layers(data, seed, planned=False)
         self.settings = {"layers": [type(x).__name__ for x in self.front],

@@ -29,7 +29,13 @@ from twinbench.measure.stats import median_iqr
 from twinbench.measure.timing import StepTimer, now
 from twinbench.pipelines import PIPELINES
 from twinbench.pipelines.job import PipelineJob
-from twinbench.pipelines.spec import PipelineData, plan_epoch, reference, support_ulps, ulps
+from twinbench.pipelines.spec import (
+    PipelineData,
+    plan_epoch,
+    reference,
+    support_ulps,
+    ulps,
+)
 from twinbench.stacks import STACKS
 
 
@@ -235,7 +241,7 @@ def stack_settings(stack, threads: dict, spec) -> dict[str, Any]:
 def dump_batches(job: PipelineJob, data: PipelineData) -> dict[str, Any]:
     """Epoch 0's batches, canonical numpy, to `batches_path` (x0, y0, x1, ...); for Keras
     layers inside a model also the front's compiled inference output (`c0`, ...)."""
-    pipe, _ = make_pipeline(job, data, job.threads, layout_for(job))
+    pipe, _ = make_pipeline(job, data, None, layout_for(job))  # threads: the defaults
     plan = plan_epoch(data, job.seed, 0)
     arrays: dict[str, np.ndarray] = {}
     for k, batch in enumerate(pipe.iterate(plan)):

@@ -74,7 +74,7 @@ class PipelineData:
         np.savez(path, x=self.x, y=self.y, meta=np.array(json.dumps(meta)), **extra)
 
     @classmethod
-    def load(cls, path: Path) -> "PipelineData":
+    def load(cls, path: Path) -> PipelineData:
         with np.load(path, allow_pickle=False) as z:
             meta = json.loads(str(z["meta"]))
             extra: dict[str, object] = {}

@@ -10,9 +10,10 @@ per-step work: fetching the batch from its data adapter and the compiled train s
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from importlib import import_module
 from types import ModuleType
-from typing import Any, Callable
+from typing import Any
 
 import keras
 import numpy as np
