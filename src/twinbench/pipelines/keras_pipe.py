@@ -229,7 +229,10 @@ class LayersInside:
         return keras.ops.convert_to_numpy(batch[0]), np.asarray(batch[1])
 
     def train(self, stack, plan: EpochPlan, timer: StepTimer) -> float:
-        return stack.train_epoch(self.data.x[plan.order], self.data.y[plan.order], timer)
+        x = self.data.x[plan.order]
+        if x.dtype.kind == "U":  # fit rejects numpy's fixed-width unicode dtype
+            x = x.astype(object)
+        return stack.train_epoch(x, self.data.y[plan.order], timer)
 
 
 def make(info: PipelineInfo, data: PipelineData, batch_size: int, threads: int | None,
