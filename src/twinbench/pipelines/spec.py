@@ -103,11 +103,6 @@ class EpochPlan:
     offsets: np.ndarray  # (N, 2) int64 in [0, 2*pad]
     flips: np.ndarray  # (N,) bool
 
-    def translations(self, pad: int) -> np.ndarray:
-        """(N, 2) float32 (tx, ty): how far each image's content moves right and down,
-        the form of Keras RandomTranslation's transformation: pad - (dx, dy)."""
-        return (pad - self.offsets[:, ::-1]).astype(np.float32)
-
 
 def plan_epoch(data: PipelineData, seed: int, epoch: int) -> EpochPlan:
     n = len(data.y)
@@ -157,17 +152,11 @@ def allowed_outputs(data: PipelineData, ids: np.ndarray) -> np.ndarray:
     """Every output the image transforms may give for each sample: (B, K, H, W, C) over
     the K = (2*pad+1)^2 shifts (times 2 with flips). Checks a pipeline whose randomness
     is its own (Keras layers inside the model) against the transforms' support."""
-    p = data.pad if data.augment else 0
-    grid = np.array([(dy, dx) for dy in range(2 * p + 1) for dx in range(2 * p + 1)])
+    p, b = (data.pad if data.augment else 0), len(ids)
     flips = (False, True) if data.flip and data.augment else (False,)
-    outs = []
-    for f in flips:
-        for dy, dx in grid:
-            plan = EpochPlan(np.arange(len(data.y)), np.tile([dy, dx], (len(data.y), 1)),
-                             np.full(len(data.y), f))
-            x = shift_flip(data.x[ids], plan.offsets[ids], plan.flips[ids], p)
-            outs.append((x - data.mean) / data.std)
-    return np.stack(outs, axis=1)
+    outs = [shift_flip(data.x[ids], np.tile([dy, dx], (b, 1)), np.full(b, f), p)
+            for f in flips for dy in range(2 * p + 1) for dx in range(2 * p + 1)]
+    return (np.stack(outs, axis=1) - data.mean) / data.std
 
 
 def ulps(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -17,7 +17,7 @@ import torch
 from torch.nn import functional as F
 from torch.utils.data import DataLoader, Dataset
 
-from twinbench.data.text import OOV, PAD, tokenize
+from twinbench.data.text import encode
 from twinbench.measure.timing import StepTimer
 from twinbench.pipelines import PipelineInfo
 from twinbench.pipelines.base import nchw_to_nhwc
@@ -25,9 +25,9 @@ from twinbench.pipelines.spec import EpochPlan, PipelineData
 
 
 class ImageSet(Dataset):
-    def __init__(self, data: PipelineData, plan: EpochPlan, channels_last: bool) -> None:
-        self.x = torch.from_numpy(np.ascontiguousarray(data.x.transpose(0, 3, 1, 2)))  # NCHW
-        self.y = torch.from_numpy(data.y)
+    def __init__(self, data: PipelineData, x_nchw: torch.Tensor, plan: EpochPlan,
+                 channels_last: bool) -> None:
+        self.x, self.y = x_nchw, torch.from_numpy(data.y)
         self.mean = torch.from_numpy(data.mean)[:, None, None]  # (C, 1, 1)
         # numpy's sqrt: torch.sqrt of a float32 is not always correctly rounded (measured:
         # 1 ulp off for the digits' variance), and every pipeline divides by the same std.
@@ -53,17 +53,15 @@ class ImageSet(Dataset):
 
 class TextSet(Dataset):
     def __init__(self, data: PipelineData) -> None:
-        self.texts, self.y = [str(t) for t in data.x], torch.from_numpy(data.y)
-        self.index, self.length = data.vocab.index(), data.length
+        self.data, self.y = data, torch.from_numpy(data.y)
+        self.texts, self.index = [str(t) for t in data.x], data.vocab.index()
 
     def __len__(self) -> int:
         return len(self.y)
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
-        ids = [self.index.get(t, OOV) for t in tokenize(self.texts[i])][: self.length] or [OOV]
-        out = torch.full((self.length,), PAD, dtype=torch.int64)
-        out[: len(ids)] = torch.tensor(ids, dtype=torch.int64)
-        return out, self.y[i]
+        ids = encode([self.texts[i]], self.data.vocab, self.data.length, self.index)[0]
+        return torch.from_numpy(ids), self.y[i]  # (length,) int64
 
 
 class TorchPipeline:
@@ -73,6 +71,8 @@ class TorchPipeline:
         self.layout = layout
         self.pin = torch.cuda.is_available()
         self.texts = TextSet(data) if data.kind == "text" else None
+        if data.kind == "image":  # once: NCHW, the torch layout its ops work in
+            self.x = torch.from_numpy(np.array(data.x.transpose(0, 3, 1, 2), order="C"))
         self.settings = {"num_workers": self.workers, "pin_memory": self.pin,
                          "persistent_workers": False, "collate": "default",
                          "worker_start": torch.multiprocessing.get_start_method(),
@@ -82,7 +82,7 @@ class TorchPipeline:
         # A new Dataset per epoch carries the epoch's shifts; the workers (started per
         # epoch, persistent_workers=False) get it with the loader.
         ds = (self.texts if self.texts is not None
-              else ImageSet(self.data, plan, channels_last=self.layout == "nhwc"))
+              else ImageSet(self.data, self.x, plan, channels_last=self.layout == "nhwc"))
         return DataLoader(ds, batch_size=self.batch_size, sampler=plan.order.tolist(),
                           num_workers=self.workers, pin_memory=self.pin,
                           generator=torch.Generator().manual_seed(0))
