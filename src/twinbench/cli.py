@@ -193,10 +193,10 @@ def pipelines_cmd(
     from twinbench.pipelines.api import run as run_pipelines
     from twinbench.pipelines.report import table
 
-    kwargs = dict(tasks=split(tasks), stacks=split(stacks), pipelines=split(pipelines),
-                  measure=measure, epochs=epochs, pipeline_epochs=pipeline_epochs,
-                  warmup_epochs=warmup_epochs, batch_size=batch_size, samples=samples,
-                  augment=augment, seed=seed, out=out, cell_timeout_s=cell_timeout)
+    kwargs = {"tasks": split(tasks), "stacks": split(stacks), "pipelines": split(pipelines),
+              "measure": measure, "epochs": epochs, "pipeline_epochs": pipeline_epochs,
+              "warmup_epochs": warmup_epochs, "batch_size": batch_size, "samples": samples,
+              "augment": augment, "seed": seed, "out": out, "cell_timeout_s": cell_timeout}
     if threads is not None:
         kwargs["threads"] = threads
     try:
