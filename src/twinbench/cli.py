@@ -472,5 +472,56 @@ def main(argv: list[str] | None = None) -> None:
     sys.exit(rc if isinstance(rc, int) else 0)
 
 
+@app.command("pipelines")
+def pipelines_cmd(
+    tasks: str = typer.Option("digits,text", help="Tasks, comma-separated (digits, text)."),
+    stacks: str = typer.Option("all", help="Stacks the pipelines feed, comma-separated."),
+    pipelines: str = typer.Option("all", help="Pipelines, comma-separated: numpy, "
+                                  "torch-dataloader-0, torch-dataloader-2, tf-data, "
+                                  "keras-pydataset-0, keras-pydataset-2, "
+                                  "keras-layers-outside, keras-layers-inside."),
+    measure: str = typer.Option("both", help="pipeline (alone), train (feeding each "
+                                "stack) or both."),
+    epochs: int = typer.Option(2, help="Training epochs per stack x pipeline."),
+    pipeline_epochs: int = typer.Option(3, help="Passes of each pipeline alone."),
+    warmup_epochs: int = typer.Option(1, help="First epochs left out of the medians."),
+    batch_size: Optional[int] = typer.Option(None, help="Batch size [default: the task's, 32]."),
+    samples: Optional[int] = typer.Option(None, help="Use the first N training samples."),
+    augment: bool = typer.Option(True, help="Random shifts (and flips) of images."),
+    seed: int = typer.Option(0, help="Seed of the split, weights, order and augmentation."),
+    threads: Optional[int] = typer.Option(None, help="Threads per process [default: all CPUs]."),
+    out: Optional[Path] = typer.Option(None, help="Output folder [default: runs/pipelines-<id>]."),
+    cell_timeout: float = typer.Option(900.0, help="Seconds before a measurement is killed."),
+) -> None:
+    """Measure the input pipelines (the same transforms in numpy, torch DataLoader, tf.data,
+    Keras PyDataset and Keras layers): alone, and feeding each stack's training step."""
+    from twinbench.api import TwinbenchError
+    from twinbench.pipelines.api import PipelineConfig, output_dir, plan
+    from twinbench.pipelines.api import run as run_pipelines
+    from twinbench.pipelines.report import table
+
+    kwargs = {"tasks": split(tasks), "stacks": split(stacks), "pipelines": split(pipelines),
+              "measure": measure, "epochs": epochs, "pipeline_epochs": pipeline_epochs,
+              "warmup_epochs": warmup_epochs, "batch_size": batch_size, "samples": samples,
+              "augment": augment, "seed": seed, "out": out, "cell_timeout_s": cell_timeout}
+    if threads is not None:
+        kwargs["threads"] = threads
+    try:
+        config = PipelineConfig(**kwargs)
+        plan(config)  # validates names before anything starts
+        with _progress() as p:
+            results = run_pipelines(config, events=_progress_events(p))
+    except ValidationError as e:
+        fail(_validation_message(e))
+    except TwinbenchError as e:
+        fail(str(e))
+    console.print(table(results))
+    console.print(f"results: {output_dir(config, results.run_id) / 'pipelines.json'}")
+
+
+def main() -> None:
+    app()
+
+
 if __name__ == "__main__":
     main()

@@ -47,9 +47,11 @@ class Vocabulary:
         return {t: i + 2 for i, t in enumerate(self.tokens)}
 
 
-def encode(texts: Sequence[str], vocab: Vocabulary, length: int) -> np.ndarray:
-    """(N, length) int64 ids, post-padded with PAD."""
-    index = vocab.index()
+def encode(texts: Sequence[str], vocab: Vocabulary, length: int,
+           index: dict[str, int] | None = None) -> np.ndarray:
+    """(N, length) int64 ids, post-padded with PAD. `index`: `vocab.index()`, passed in by
+    callers that encode batch by batch (building it costs more than a small batch)."""
+    index = vocab.index() if index is None else index
     out = np.full((len(texts), length), PAD, dtype=np.int64)
     for i, text in enumerate(texts):
         ids = [index.get(t, OOV) for t in tokenize(text)][:length] or [OOV]

@@ -26,9 +26,15 @@ THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
 
 
 def cell_env(info: StackInfo, threads: int, seed: int, device: str = "cpu") -> dict[str, str]:
-    """The child's environment: set before the interpreter starts, so before any import.
-    A CPU cell sees no GPU at all; a CUDA cell gets allocators that grow on demand (JAX
-    would otherwise preallocate 75% of the GPU, TF all of it), so peaks mean something."""
+    """The child's environment: set before the interpreter starts, so before any import."""
+    return process_env(threads, seed, info.keras_backend, device)
+
+
+def process_env(threads: int, seed: int, keras_backend: str | None,
+                device: str = "cpu") -> dict[str, str]:
+    """A measurement process's environment (cells, pipeline measurements). A CPU process
+    sees no GPU at all; a CUDA one gets allocators that grow on demand (JAX would otherwise
+    preallocate 75% of the GPU, TF all of it), so peaks mean something."""
     env = dict(os.environ)
     if device == "cpu":
         env["CUDA_VISIBLE_DEVICES"] = ""
@@ -39,8 +45,8 @@ def cell_env(info: StackInfo, threads: int, seed: int, device: str = "cpu") -> d
     env["PYTHONHASHSEED"] = str(seed)
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # quieter stderr; no effect on numerics
     env.pop("KERAS_BACKEND", None)
-    if info.keras_backend:
-        env["KERAS_BACKEND"] = info.keras_backend
+    if keras_backend:
+        env["KERAS_BACKEND"] = keras_backend
     return env
 
 
@@ -104,27 +110,31 @@ def _watch(proc: subprocess.Popen, timeout_s: float, memory_mb: float | None) ->
         raise
 
 
-def run_cell(job: CellJob, info: StackInfo, cell_dir: Path, timeout_s: float,
-             memory_mb: float | None = None, die_with_parent: bool = False) -> dict:
+def run_cell(job: CellJob, info: StackInfo | None, cell_dir: Path, timeout_s: float,
+             memory_mb: float | None = None, die_with_parent: bool = False,
+             entry: str = "twinbench.runner.cell", env: dict[str, str] | None = None) -> dict:
     """Spawn the cell and wait. Returns the cell's result dict or a `failed` record.
+    `entry` and `env`: another measurement's module and environment (pipelines).
 
     `die_with_parent`: the cell is SIGKILLed if this process dies (a Ray worker on a lost
     node must not leave an orphan cell running there)."""
     # first_step_s counts from here: stamp it now, not when the driver queued the cell.
-    job = job.model_copy(update={"spawn_wall": time.time()})
+    if "spawn_wall" in type(job).model_fields:
+        job = job.model_copy(update={"spawn_wall": time.time()})
     job_path = cell_dir / "job.json"
     job_path.write_text(job.model_dump_json(indent=2))
     err_path, out_path = cell_dir / "stderr.txt", cell_dir / "stdout.txt"
     error_path = cell_dir / "error.json"
     for stale in (job.result_path, error_path):
         stale.unlink(missing_ok=True)  # a resumed cell must not read an old attempt's
-    env = cell_env(info, job.run.threads, job.run.seed, job.run.device)
+    env = dict(env) if env is not None else cell_env(info, job.run.threads, job.run.seed,
+                                                      job.run.device)
     if die_with_parent:
         env[PARENT_ENV] = str(os.getpid())
     t0 = time.perf_counter()
     with open(err_path, "wb") as err, open(out_path, "wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "twinbench.runner.cell", str(job_path)],
+            [sys.executable, "-m", entry, str(job_path)],
             env=env, stdout=out, stderr=err,
             stdin=subprocess.DEVNULL, start_new_session=True,  # own group: kill takes all
         )

@@ -10,8 +10,10 @@ per-step work: fetching the batch from its data adapter and the compiled train s
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from importlib import import_module
 from types import ModuleType
+from typing import Any
 
 import keras
 import numpy as np
@@ -69,6 +71,9 @@ class KerasStack:
         self.backend: ModuleType = import_module(
             f"twinbench.stacks.keras_backends.{info.backend}")
         self.loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+        # Set before build() to put layers around the twin after its weights are loaded
+        # (twinbench.pipelines: Keras preprocessing layers inside the model).
+        self.wrap: Callable[[keras.Model], keras.Model] | None = None
 
     def configure_threads(self, threads: int) -> dict[str, object]:
         return self.backend.configure_threads(threads)
@@ -87,6 +92,8 @@ class KerasStack:
                    spec: object = None) -> keras.Model:
         model = self.family.build(spec or self.spec, self.seed)
         load_canonical(model, weights)
+        if self.wrap is not None:
+            model = self.wrap(model)
         model.compile(optimizer=make_optimizer(cfg, self.backend), loss=self.loss_fn,
                       jit_compile=self.info.jit_compile)  # explicit: "auto" differs per backend
         return model
@@ -110,6 +117,14 @@ class KerasStack:
         clock = _StepClock(timer, self.batch_size, len(y))
         hist = self.model.fit(x, y, batch_size=self.batch_size, epochs=1, shuffle=False,
                               verbose=0, callbacks=[clock])
+        return float(hist.history["loss"][-1])
+
+    def fit_epoch(self, data: Any, n: int, timer: StepTimer) -> float:
+        """One epoch from an input pipeline that batches itself (tf.data, PyDataset, torch
+        DataLoader; `n` samples), timed as `train_epoch`. shuffle=False: fit's default
+        reorders a PyDataset's batches (with Python's `random`)."""
+        clock = _StepClock(timer, self.batch_size, n)
+        hist = self.model.fit(data, epochs=1, shuffle=False, verbose=0, callbacks=[clock])
         return float(hist.history["loss"][-1])
 
     def predict(self, x: np.ndarray) -> np.ndarray:

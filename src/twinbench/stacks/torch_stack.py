@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Iterable
 from types import ModuleType
 
 import numpy as np
@@ -117,11 +118,17 @@ class TorchStack:
         return sum(p.numel() for p in self.model.parameters() if p.requires_grad)
 
     def train_epoch(self, x: np.ndarray, y: np.ndarray, timer: StepTimer) -> float:
+        pairs = ((x[sl], y[sl]) for sl in batches(len(y), self.batch_size))  # views
+        return self.train_batches(pairs, len(y), timer)
+
+    def train_batches(self, source: Iterable, n: int, timer: StepTimer) -> float:
+        """One epoch over (x, y) batches from any source (numpy or tensors, e.g. a
+        DataLoader; `n` samples in all); return the mean training loss."""
         self.model.train()
         total = 0.0
-        for sl in batches(len(y), self.batch_size):
+        for xb, yb in source:
             timer.begin()
-            xb, yb = self._t(x[sl]), self._t(y[sl])
+            xb, yb = torch.as_tensor(xb).to(self.device), torch.as_tensor(yb).to(self.device)
             self.opt.zero_grad(set_to_none=True)
             loss = F.cross_entropy(self.fwd(xb), yb)
             loss.backward()
@@ -129,7 +136,7 @@ class TorchStack:
             value = loss.item()  # host copy: synchronises a CUDA step before the clock
             timer.end(len(yb))
             total += value * len(yb)
-        return total / len(y)
+        return total / n
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         self.model.eval()

@@ -1,0 +1,45 @@
+"""Entry point of one pipeline measurement's own process:
+`python -m twinbench.pipelines.child JOB.json`.
+
+As `twinbench.runner.cell`: the driver has set the thread variables and KERAS_BACKEND;
+here the process pins itself to its CPUs and refuses every framework that neither the
+pipeline nor the stack it feeds needs, before anything else is imported.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+FRAMEWORKS = ("torch", "tensorflow", "jax", "keras")
+
+
+def main(job_path: str) -> int:
+    raw = json.loads(Path(job_path).read_text())
+    os.sched_setaffinity(0, raw["cpus"])  # before any import that starts a thread pool
+    from twinbench.pipelines import PIPELINES, process_modules
+    from twinbench.runner import guard
+    from twinbench.stacks import STACKS
+
+    stack = STACKS[raw["stack"]] if raw.get("stack") else None
+    allowed = process_modules(PIPELINES[raw["pipeline"]], stack)
+    blocked = tuple(m for m in FRAMEWORKS if m not in allowed)
+    blocker = guard.install(blocked)
+
+    from twinbench.pipelines.job import PipelineJob
+    from twinbench.pipelines.measure import run_job
+
+    job = PipelineJob.model_validate(raw)
+    result = run_job(job)
+    result["settings"]["foreign_imports_refused"] = blocker.attempts
+    result["settings"]["foreign_modules_loaded"] = guard.loaded(blocked)
+    tmp = job.result_path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(result, indent=2))
+    tmp.replace(job.result_path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1]))
