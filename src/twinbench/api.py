@@ -278,8 +278,10 @@ def _phase(p: Plan, store: Store, events: Events, data: dict[str, Path], phase: 
     results.json is rewritten before the next cell starts."""
     keys = p.probe_cells() if phase == "probe" else p.cells
     folder = "verify" if phase == "probe" else "cells"
+    # A timed cell marked unverified only because its probe failed is run again: the
+    # resumed probe may pass, and the verdict must come from a probe of this attempt.
     done = {cell_key(c): Cell.model_validate(c) for c in store.cells(p.run_id, phase)
-            if c["status"] in FINAL}
+            if c["status"] in FINAL and not (c.get("reason") or "").startswith("parity probe")}
     current = dict(done)
 
     def on_cell(c: Cell) -> None:
