@@ -214,6 +214,10 @@ def run(config: RunConfig | None = None, events: Events | None = None,
     config = config or RunConfig(**overrides)
     events = events or Events()
     p = planned or plan(config)
+    if config.export:  # validate the formats before anything starts
+        from twinbench.api_export import check_formats
+
+        check_formats(config)
     p.out_dir.mkdir(parents=True, exist_ok=True)
     data = prepare_data(p)
     probes = new_results(p)
@@ -223,4 +227,9 @@ def run(config: RunConfig | None = None, events: Events | None = None,
     results = new_results(p)
     _execute_all(p, results, events, data, "full", "quick", "cells",
                  after=lambda cell: attach_parity(cell, probes.cells))
+    if config.export:  # portability: each cell's twin exported and reloaded (export.json)
+        from twinbench.api_export import attach, export_matrix
+
+        attach(results, export_matrix(config, events, planned=p, data=data))
+        results.write(p.out_dir)
     return results

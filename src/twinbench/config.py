@@ -61,6 +61,12 @@ class RunConfig(BaseModel):
     warmup_steps: int = Field(10, ge=0)
     optimizer: OptimizerConfig = OptimizerConfig()
     dtype: str = "float32"
+    # Portability (`twinbench export`, `run --export`): each twin is trained this many
+    # epochs in its own export process, exported, and each artifact reloaded and compared.
+    export: bool = False  # `run` only: add the export phase after the timed cells
+    export_formats: tuple[str, ...] = ()  # empty: every format each stack offers
+    export_epochs: int = Field(1, ge=0, le=1000)
+    export_tolerance: float = Field(1e-4, gt=0)  # max abs diff of the logits for "ok"
 
 
 class CellJob(BaseModel):
