@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from twinbench.api_export import attach, export_matrix
+from twinbench.api_export import attach, export_matrix, verdict
 from twinbench.config import RunConfig
 from twinbench.export.formats import formats_for, resolve_formats
 from twinbench.export.jobs import ReloadJob, first_line
@@ -80,7 +80,8 @@ def test_a_failed_export_is_recorded_with_its_reason_and_versions(torch_cnn):
 
 def test_a_crashing_exporter_fails_its_format_and_keeps_the_others(tmp_path, monkeypatch):
     monkeypatch.setenv("TWINBENCH_EXPORT_FAULT", "torch-state")
-    results = export_matrix(models=("cnn",), stacks=("torch",), out=tmp_path, export_epochs=0,
+    monkeypatch.chdir(tmp_path)  # a relative --out, as the CLI's default runs/<run id>
+    results = export_matrix(models=("cnn",), stacks=("torch",), out=Path("rel"), export_epochs=0,
                             export_formats=("torchscript-trace", "torch-state", "litert"),
                             **FAST)
     (cell,) = results.cells
@@ -88,6 +89,7 @@ def test_a_crashing_exporter_fails_its_format_and_keeps_the_others(tmp_path, mon
     assert cell.status == "failed" and "SIGABRT" in cell.reason
     assert entries["torchscript-trace"]["status"] == "ok"  # exported before the crash
     assert entries["torchscript-trace"]["max_abs_diff"] <= 1e-4
+    assert (tmp_path / "rel" / entries["torchscript-trace"]["artifact"]).is_file()
     assert entries["torch-state"]["reason"].startswith("export process died while exporting")
     assert entries["litert"]["reason"].startswith("not attempted")
 
@@ -180,6 +182,19 @@ def test_the_reason_is_one_line_and_keeps_a_buried_cause():
     assert "\n" not in line and line.startswith("RuntimeError: Check 'false' failed")
     assert line.endswith("-- No conversion rule found for operations: TensorList")
     assert first_line(ValueError("\x1b[96mcoloured\x1b[0m")) == "ValueError: coloured"
+
+
+@pytest.mark.parametrize("b1, batch_n, status", [
+    (1e-6, {"max_abs_diff": 2e-6}, "ok"),
+    (1e-6, {"error": "static batch"}, "ok"),
+    (3e-3, {"max_abs_diff": 1e-6}, "mismatch"),
+    (1e-6, {"max_abs_diff": 3e-3}, "mismatch"),
+    (float("nan"), {"error": "static batch"}, "mismatch"),
+])
+def test_outputs_beyond_tolerance_are_a_mismatch_not_ok(b1, batch_n, status):
+    result = verdict({"status": "ok", "max_abs_diff": b1, "batch_n": batch_n}, 1e-4)
+    assert result["status"] == status
+    assert ("tolerance 0.0001" in result.get("reason", "")) == (status == "mismatch")
 
 
 def test_run_export_attaches_each_twins_entries_to_its_timed_cell():
