@@ -182,6 +182,9 @@ def test_the_reason_is_one_line_and_keeps_a_buried_cause():
     assert "\n" not in line and line.startswith("RuntimeError: Check 'false' failed")
     assert line.endswith("-- No conversion rule found for operations: TensorList")
     assert first_line(ValueError("\x1b[96mcoloured\x1b[0m")) == "ValueError: coloured"
+    keras = TypeError("Exception encountered when calling TextCNN.call().\n\nbad arange\n\n"
+                      "Arguments received by TextCNN.call():\n  ids=...")
+    assert first_line(keras).endswith("TextCNN.call(). bad arange")
 
 
 @pytest.mark.parametrize("b1, batch_n, status", [

@@ -11,6 +11,7 @@ from twinbench.config import RunConfig
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 CAUSE = re.compile(r"^(<class '[\w.]+'>: |-- )")
+KERAS_WRAP = "Exception encountered when calling"
 TEST_BATCH = 32  # samples compared: the first of the test split, as in the parity probe
 
 
@@ -50,13 +51,14 @@ class ReloadJob(BaseModel):
 
 def first_line(e: BaseException, limit: int = 400) -> str:
     """The error's first line, without terminal colours. A first line that only introduces
-    the next (ends with ':') takes it along; a cause buried further down (torch's
+    the next (ends with ':', or is Keras's "Exception encountered when calling X.call().")
+    takes it along; a cause buried further down (torch's
     "<class 'TypeError'>: ..." summary, OpenVINO's "-- No conversion rule found ...") is
     appended, since that is the line a reader needs."""
     text = ANSI.sub("", f"{type(e).__name__}: {e}")
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
     out = lines[0]
-    if out.endswith(":") and len(lines) > 1:
+    if (out.endswith(":") or KERAS_WRAP in out) and len(lines) > 1:
         out += " " + lines[1]
     cause = next((ln for ln in lines[2:] if CAUSE.match(ln)), None)
     if cause:
