@@ -328,6 +328,10 @@ def run(config: RunConfig | None = None, events: Events | None = None,
     config = config or RunConfig(**overrides)
     events = events or Events()
     p = planned or plan(config)
+    if config.export:  # validate the formats before anything starts
+        from twinbench.api_export import check_formats
+
+        check_formats(config)
     p.out_dir.mkdir(parents=True, exist_ok=True)
     data = prepare_data(p)
     store = store or Store(default_db_path())
@@ -351,6 +355,11 @@ def run(config: RunConfig | None = None, events: Events | None = None,
             probes.write(p.out_dir, "verify.json")
             _phase(p, store, events, data, "full", results,
                    after=lambda cell: attach_parity(cell, probe_cells))
+            if config.export:  # portability: each twin exported and reloaded (export.json)
+                from twinbench.api_export import attach, export_matrix
+
+                attach(results, export_matrix(config, events, planned=p, data=data))
+                results.write(p.out_dir)
     except TwinbenchError:  # e.g. the Ray cluster cannot be reached
         store.finish_run(p.run_id, "failed")
         raise

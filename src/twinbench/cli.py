@@ -99,6 +99,10 @@ def run(
     resume: Optional[str] = typer.Option(None, help="Run id: run only its missing or failed "
                                          "cells (its stored settings apply)."),
     dry_run: bool = typer.Option(False, help="Validate and print the plan; run nothing."),
+
+
+    export: bool = typer.Option(False, "--export", help="Then export every twin, reload each "
+                                "artifact in its runtime and compare (see `twinbench export`)."),
 ) -> None:
     """Train, evaluate and time every twin; write results.json and print a summary."""
     kwargs = {k: v for k, v in locals().items() if k not in ("db", "resume", "dry_run")}
@@ -122,6 +126,14 @@ def _run(options: dict, db: Optional[Path], resume: Optional[str], dry_run: bool
     from twinbench.api import Interrupted, TwinbenchError, plan, resume_plan, run as api_run
     from twinbench.config import RunConfig
 
+
+
+    kwargs = dict(tasks=split(tasks), stacks=split(stacks), models=split(models),
+                  dataset=dataset, data_dir=data_dir, holdout=holdout, epochs=epochs,
+                  batch_size=batch_size, seed=seed, out=out, cell_timeout_s=cell_timeout,
+                  latency_calls=latency_calls, latency_budget_s=latency_budget, export=export)
+    if threads is not None:
+        kwargs["threads"] = threads
     try:
         if resume:
             store = _open_store(db)
@@ -226,6 +238,13 @@ def _open_store(db: Optional[Path]):
         fail(f"--db {path}: cannot open the history database ({e})")
 
 
+    if export:
+        from twinbench.report.export_table import export_table
+
+        console.print(export_table(results))
+    console.print(f"results: {planned.out_dir / 'results.json'}")
+
+
 @app.command()
 def verify(
     models: str = typer.Option("all", help="Model families, comma-separated "
@@ -263,6 +282,51 @@ def verify(
                   f"{c.parity.get('failure') or c.reason}", highlight=False)
     if bad:
         raise typer.Exit(1)
+
+
+@app.command("export")
+def export_cmd(
+    models: str = typer.Option("all", help="Model families, comma-separated "
+                               "(cnn, bilstm, textcnn, transformer)."),
+    stacks: str = typer.Option("all", help="Stacks, comma-separated; see `twinbench stacks`."),
+    formats: str = typer.Option("all", help="Formats, comma-separated: onnx, onnx-torchscript, "
+                                "torchscript-trace, torchscript-script, torch-export, "
+                                "torch-state, litert, keras, tf-saved-model, openvino."),
+    epochs: int = typer.Option(1, help="Training epochs before export (0: initial weights)."),
+    tolerance: float = typer.Option(1e-4, help="Max abs diff of the logits for `ok`."),
+    seed: int = typer.Option(0, help="Seed of the split, initial weights and batch order."),
+    threads: Optional[int] = typer.Option(None, help="Threads per process [default: all CPUs]."),
+    out: Optional[Path] = typer.Option(None, help="Output folder [default: runs/<run id>]."),
+    cell_timeout: float = typer.Option(900.0, help="Seconds before a process is killed."),
+    latency_calls: int = typer.Option(300, help="Timed batch-1 calls per runtime."),
+    latency_budget: float = typer.Option(2.0, help="Seconds of timed calls per runtime before "
+                                         "it stops short of --latency-calls."),
+) -> None:
+    """Export every twin to every format its stack offers, reload each artifact in its
+    target runtime in a fresh process, and compare: diff, size, load time, b1 latency."""
+    from twinbench.api import TwinbenchError, plan
+    from twinbench.api_export import check_formats, export_matrix
+    from twinbench.config import RunConfig
+    from twinbench.report.export_table import export_table
+
+    kwargs = dict(models=split(models), stacks=split(stacks), export_formats=split(formats),
+                  export_epochs=epochs, export_tolerance=tolerance, seed=seed, out=out,
+                  cell_timeout_s=cell_timeout, latency_calls=latency_calls,
+                  latency_budget_s=latency_budget)
+    if threads is not None:
+        kwargs["threads"] = threads
+    try:
+        config = RunConfig(**kwargs)
+        check_formats(config)
+        planned = plan(config, models=list(config.models))
+        with _progress() as p:
+            results = export_matrix(config, events=_progress_events(p), planned=planned)
+    except ValidationError as e:
+        fail(_validation_message(e).replace("--export-", "--"))
+    except TwinbenchError as e:
+        fail(str(e))
+    console.print(export_table(results))
+    console.print(f"matrix: {planned.out_dir / 'export.json'}")
 
 
 def _progress() -> Progress:

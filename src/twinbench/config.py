@@ -78,6 +78,12 @@ class RunConfig(BaseModel):
     loadgen_duration_s: float = Field(0.5, gt=0)  # minimum per LoadGen run
     loadgen_server_steps: int = Field(4, ge=1, le=20)  # bisection steps for Server QPS
     latency_bound_ms: float = Field(10.0, gt=0)  # Server scenario: p99 bound
+    # Portability (`twinbench export`, `run --export`): each twin is trained this many
+    # epochs in its own export process, exported, and each artifact reloaded and compared.
+    export: bool = False  # `run` only: add the export phase after the timed cells
+    export_formats: tuple[str, ...] = ()  # empty: every format each stack offers
+    export_epochs: int = Field(1, ge=0, le=1000)
+    export_tolerance: float = Field(1e-4, gt=0)  # max abs diff of the logits for "ok"
 
 
 class CellJob(BaseModel):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable, Protocol
 
 import numpy as np
@@ -59,5 +60,9 @@ class Stack(Protocol):
     def train_steps(self, weights: dict[str, np.ndarray], batches: list,
                     cfg: OptimizerConfig) -> tuple[list[float], list[dict[str, np.ndarray]]]:
         """Steps on a fresh dropout-free twin: each step's loss, canonical weights after."""
+
+    def export(self, fmt: str, path: Path, x: np.ndarray) -> dict:
+        """Write the trained twin as format `fmt` to `path` (example input `x`, native
+        layout); return what was used (exporter, opset, input dtype). Raises on failure."""
 
     def versions(self) -> dict[str, str]: ...

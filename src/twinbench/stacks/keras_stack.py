@@ -158,5 +158,11 @@ class KerasStack:
                               for k, v in variables_by_name(model).items()})
         return losses, snapshots
 
+    def export(self, fmt: str, path, x: np.ndarray) -> dict:
+        """Write the trained twin as `fmt` (see `twinbench.export.formats`)."""
+        from twinbench.stacks.keras_export import export
+
+        return export(self, fmt, path, x)
+
     def versions(self) -> dict[str, str]:
         return {"keras": keras.__version__, **self.backend.versions()}

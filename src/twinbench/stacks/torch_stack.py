@@ -192,5 +192,11 @@ class TorchStack:
             snapshots.append(self.family.from_torch(self.spec, state))
         return losses, snapshots
 
+    def export(self, fmt: str, path, x: np.ndarray) -> dict:
+        """Write the trained twin as `fmt` (see `twinbench.export.formats`)."""
+        from twinbench.stacks.torch_export import export
+
+        return export(self, fmt, path, x)
+
     def versions(self) -> dict[str, str]:
         return {"torch": torch.__version__}

@@ -10,8 +10,10 @@ import keras
 from keras import layers
 
 from twinbench.models.bilstm.spec import BiLSTMSpec
+from twinbench.models.keras_saving import saveable
 
 
+@saveable(BiLSTMSpec)
 class BiLSTM(keras.Model):
     def __init__(self, spec: BiLSTMSpec, seed: int = 0, **kwargs: object) -> None:
         super().__init__(name="bilstm", **kwargs)

@@ -15,8 +15,10 @@ import keras
 from keras import layers
 
 from twinbench.models.cnn.spec import CNNSpec
+from twinbench.models.keras_saving import saveable
 
 
+@saveable(CNNSpec)
 class CNN(keras.Model):
     def __init__(self, spec: CNNSpec, seed: int = 0, **kwargs: object) -> None:
         super().__init__(name="cnn", **kwargs)

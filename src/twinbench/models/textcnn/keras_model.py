@@ -5,6 +5,7 @@ from __future__ import annotations
 import keras
 from keras import layers, ops
 
+from twinbench.models.keras_saving import saveable
 from twinbench.models.textcnn.spec import TextCNNSpec
 
 
@@ -15,6 +16,7 @@ def masked_max(h, lengths, width: int):
     return ops.max(h * ops.cast(valid, h.dtype)[:, :, None], axis=1)
 
 
+@saveable(TextCNNSpec)
 class TextCNN(keras.Model):
     def __init__(self, spec: TextCNNSpec, seed: int = 0, **kwargs: object) -> None:
         super().__init__(name="textcnn", **kwargs)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import keras
 from keras import layers, ops
 
+from twinbench.models.keras_saving import saveable
 from twinbench.models.transformer.spec import TransformerSpec
 
 
@@ -25,6 +26,7 @@ class TransformerBlock(layers.Layer):
         return self.norm2(x + self.dropout(f, training=training))
 
 
+@saveable(TransformerSpec)
 class Transformer(keras.Model):
     def __init__(self, spec: TransformerSpec, seed: int = 0, **kwargs: object) -> None:
         super().__init__(name="transformer", **kwargs)

@@ -1,0 +1,44 @@
+"""Runs an export or reload child in its own fresh process (as `runner.local` runs a cell):
+its own session, thread variables set before the interpreter starts, killed with its whole
+process group at the time-out."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from twinbench.runner.local import THREAD_VARS, _describe_rc, _kill_group, stderr_tail
+
+
+def child_env(threads: int, seed: int, keras_backend: str | None) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update({v: str(threads) for v in THREAD_VARS})
+    env["PYTHONHASHSEED"] = str(seed)
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # quieter stderr; no effect on numerics
+    env.pop("KERAS_BACKEND", None)
+    if keras_backend:
+        env["KERAS_BACKEND"] = keras_backend
+    return env
+
+
+def spawn(module: str, job_path: Path, env: dict[str, str], timeout_s: float
+          ) -> tuple[str | None, float, str]:
+    """Run `python -m module job_path`; logs go beside the job. Returns (why it failed or
+    None, wall seconds, the last lines of its stderr)."""
+    stem = job_path.with_suffix("")
+    err_path = Path(f"{stem}.stderr.txt")
+    t0 = time.perf_counter()
+    with open(err_path, "wb") as err, open(f"{stem}.stdout.txt", "wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", module, str(job_path)], env=env,
+                                stdout=out, stderr=err, stdin=subprocess.DEVNULL,
+                                start_new_session=True)  # own group: kill takes all
+        try:
+            rc = proc.wait(timeout=timeout_s)
+            reason = None if rc == 0 else f"process exited with {_describe_rc(rc)}"
+        except subprocess.TimeoutExpired:
+            _kill_group(proc)
+            reason = f"timed out after {timeout_s:g} s (--cell-timeout)"
+    return reason, time.perf_counter() - t0, stderr_tail(err_path)

@@ -1,0 +1,62 @@
+"""The portability matrix as a console table, built only from a `Results` object (so it
+always agrees with export.json / results.json)."""
+
+from __future__ import annotations
+
+from rich.table import Table
+
+from twinbench.results import Cell, Results
+
+COLUMNS = ("model", "stack", "format", "runtime", "status", "max abs diff", "batch N",
+           "size", "load ms", "b1 p50 ms", "exporter / reason")
+
+
+def size(n: int | None) -> str:
+    if n is None:
+        return "-"
+    return f"{n / 1024:,.0f} KiB" if n < 2**20 else f"{n / 2**20:,.1f} MiB"
+
+
+def _status(e: dict) -> str:
+    s = e["status"]
+    colour = {"ok": "green", "mismatch": "yellow"}.get(s, "red")
+    return f"[{colour}]{s}[/{colour}]" + (f" ({e['stage']})" if e.get("stage") else "")
+
+
+def _batch_n(e: dict) -> str:
+    b = e.get("batch_n")
+    if not b:
+        return "-"
+    return f"{b['max_abs_diff']:.1e}" if "max_abs_diff" in b else "[yellow]no[/yellow]"
+
+
+def entry_row(c: Cell, e: dict) -> list[str]:
+    lat, diff = e.get("latency_b1_ms"), e.get("max_abs_diff")
+    note = e.get("reason") or e.get("exporter", "")
+    if e.get("opset"):
+        note += f", opset {e['opset']}"
+    return [c.model, c.stack, e["format"], e["runtime"], _status(e),
+            "-" if diff is None else f"{diff:.1e}", _batch_n(e), size(e.get("size_bytes")),
+            "-" if "load_s" not in e else f"{e['load_s'] * 1e3:,.0f}",
+            "-" if not lat else f"{lat['p50']:.3f}", note]
+
+
+def source_row(c: Cell) -> list[str]:
+    lat = c.metrics.get("latency_b1_ms")
+    what = "-" if not lat else f"{lat['p50']:.3f}"
+    note = c.reason or (f"the twin itself, fastest path: {lat['path']}" if lat else "")
+    status = "[green]ok[/green]" if c.status == "ok" else f"[red]{c.status}[/red]"
+    return [c.model, c.stack, "(source)", c.stack, status, "-", "-", "-", "-", what, note]
+
+
+def export_table(results: Results) -> Table:
+    table = Table(title=f"twinbench export {results.run_id}: each artifact reloaded in a "
+                  "fresh process and compared with its source twin")
+    for col in COLUMNS:
+        table.add_column(col, overflow="fold")
+    for c in results.cells:
+        table.add_row(*source_row(c))
+        for e in getattr(c, "portability", None) or []:
+            table.add_row(*entry_row(c, e))
+        table.add_section()
+    return table
