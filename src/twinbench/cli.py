@@ -99,8 +99,6 @@ def run(
     resume: Optional[str] = typer.Option(None, help="Run id: run only its missing or failed "
                                          "cells (its stored settings apply)."),
     dry_run: bool = typer.Option(False, help="Validate and print the plan; run nothing."),
-
-
     export: bool = typer.Option(False, "--export", help="Then export every twin, reload each "
                                 "artifact in its runtime and compare (see `twinbench export`)."),
 ) -> None:
@@ -115,7 +113,7 @@ def run_config_kwargs(o: dict) -> dict:
               cell_timeout_s=o["cell_timeout"], latency_budget_s=o["latency_budget"])
     for k in ("dataset", "data_dir", "holdout", "epochs", "batch_size", "seed", "repeats",
               "target_accuracy", "out", "cell_memory_mb", "latency_calls",
-              "latency_bound_ms", "loadgen", "device", "executor", "ray_address"):
+              "latency_bound_ms", "loadgen", "device", "executor", "ray_address", "export"):
         kw[k] = o[k]
     if o["threads"] is not None:
         kw["threads"] = o["threads"]
@@ -126,14 +124,6 @@ def _run(options: dict, db: Optional[Path], resume: Optional[str], dry_run: bool
     from twinbench.api import Interrupted, TwinbenchError, plan, resume_plan, run as api_run
     from twinbench.config import RunConfig
 
-
-
-    kwargs = dict(tasks=split(tasks), stacks=split(stacks), models=split(models),
-                  dataset=dataset, data_dir=data_dir, holdout=holdout, epochs=epochs,
-                  batch_size=batch_size, seed=seed, out=out, cell_timeout_s=cell_timeout,
-                  latency_calls=latency_calls, latency_budget_s=latency_budget, export=export)
-    if threads is not None:
-        kwargs["threads"] = threads
     try:
         if resume:
             store = _open_store(db)
@@ -182,6 +172,10 @@ def _print_results(results) -> None:
         console.print(repeats_table(results))
     if cfg.get("loadgen"):
         console.print(loadgen_table(results))
+    if cfg.get("export"):
+        from twinbench.report.export_table import export_table
+
+        console.print(export_table(results))
 
 
 @app.command()
@@ -236,13 +230,6 @@ def _open_store(db: Optional[Path]):
         return Store(path)
     except (sqlite3.Error, OSError) as e:
         fail(f"--db {path}: cannot open the history database ({e})")
-
-
-    if export:
-        from twinbench.report.export_table import export_table
-
-        console.print(export_table(results))
-    console.print(f"results: {planned.out_dir / 'results.json'}")
 
 
 @app.command()
@@ -581,10 +568,6 @@ def pipelines_cmd(
         fail(str(e))
     console.print(table(results))
     console.print(f"results: {output_dir(config, results.run_id) / 'pipelines.json'}")
-
-
-def main() -> None:
-    app()
 
 
 if __name__ == "__main__":
