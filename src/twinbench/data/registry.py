@@ -21,6 +21,10 @@ class TaskInfo:
     model: str
     epochs: int  # defaults, sized so the quick suite stays within minutes on 2 cores
     batch_size: int
+    # Test accuracy that counts as "trained" for time to accuracy, and where the figure
+    # comes from (a paper or a reference implementation). None: no target.
+    target_accuracy: float | None = None
+    target_source: str | None = None
 
 
 @dataclass(frozen=True)
@@ -35,6 +39,17 @@ def _digits(seed: int, data_dir: Path | None, holdout: float | None) -> Dataset:
     from twinbench.data.digits import load_digits
 
     return load_digits(seed, test_fraction=holdout or 0.2)
+
+
+def _image(name: str) -> Callable[..., Dataset]:
+    def load(seed: int, data_dir: Path | None, holdout: float | None) -> Dataset:
+        from twinbench.data import image_sets
+
+        if name == "cifar10":
+            return image_sets.load_cifar10(seed, data_dir, holdout)
+        return image_sets.load_idx_set(name, seed, data_dir, holdout)
+
+    return load
 
 
 def _text(fn_name: str) -> Callable[..., object]:
@@ -54,6 +69,9 @@ DATASETS: dict[str, DatasetInfo] = {d.name: d for d in (
     DatasetInfo("ag-news", "text", 64, _text("load_ag")),
     DatasetInfo("trec", "text", 24, _text("load_trec")),
     DatasetInfo("imdb", "text", 256, _text("load_imdb")),
+    DatasetInfo("mnist", "image", None, _image("mnist")),
+    DatasetInfo("fashion-mnist", "image", None, _image("fashion-mnist")),
+    DatasetInfo("cifar10", "image", None, _image("cifar10")),
 )}
 
 TASKS: dict[str, TaskInfo] = {t.name: t for t in (
