@@ -78,7 +78,8 @@ def plan(config: RunConfig, models: list[str] | None = None) -> Plan:
         triples = []
         for m in _validated(resolve_models, models):
             task = spec_module(m).PROBE_TASK
-            triples.append((task, resolve_dataset(task, None), m))
+            probe_data = getattr(spec_module(m), "PROBE_DATASET", None)
+            triples.append((task, resolve_dataset(task, probe_data), m))
     else:
         triples = task_models(config)
     cpus = available_cpus()

@@ -41,6 +41,13 @@ def _digits(seed: int, data_dir: Path | None, holdout: float | None) -> Dataset:
     return load_digits(seed, test_fraction=holdout or 0.2)
 
 
+def _digits8(seed: int, data_dir: Path | None, holdout: float | None) -> Dataset:
+    """The bundled 8x8 digits as they are: the small input that `verify` probes ResNet on."""
+    from twinbench.data.digits import load_digits
+
+    return load_digits(seed, test_fraction=holdout or 0.2, size=8)
+
+
 def _image(name: str) -> Callable[..., Dataset]:
     def load(seed: int, data_dir: Path | None, holdout: float | None) -> Dataset:
         from twinbench.data import image_sets
@@ -72,6 +79,7 @@ DATASETS: dict[str, DatasetInfo] = {d.name: d for d in (
     DatasetInfo("mnist", "image", None, _image("mnist")),
     DatasetInfo("fashion-mnist", "image", None, _image("fashion-mnist")),
     DatasetInfo("cifar10", "image", None, _image("cifar10")),
+    DatasetInfo("digits-8x8", "image", None, _digits8),
 )}
 
 TASKS: dict[str, TaskInfo] = {t.name: t for t in (
