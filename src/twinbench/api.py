@@ -12,7 +12,8 @@ from typing import Any, Callable
 from twinbench import environment
 from twinbench.config import CellJob, RunConfig, available_cpus
 from twinbench.data.download import DataError
-from twinbench.data.registry import TASKS, load_dataset, resolve_dataset, resolve_tasks
+from twinbench.data.registry import (TASKS, TaskInfo, load_dataset, resolve_dataset,
+                                     resolve_tasks)
 from twinbench.models import resolve_models, spec_module
 from twinbench.parity.compare import QUICK_CHECKS, compare, first_failure, load_probe
 from twinbench.results import Cell, Results
@@ -54,14 +55,33 @@ def _validated(fn: Callable, names: list[str]) -> list[str]:
         raise TwinbenchError(str(e)) from None
 
 
+def task_info(config: RunConfig, task: str) -> TaskInfo:
+    """A task's definition: the run's suite's when it has one, else the built-in one."""
+    return config.suite.task(task).info() if config.suite is not None else TASKS[task]
+
+
+def _task_names(config: RunConfig) -> list[str]:
+    """The run's task names: built-in tasks and groups, or the suite's tasks."""
+    if config.suite is None:
+        return _validated(resolve_tasks, list(config.tasks))
+    names = list(dict.fromkeys(config.tasks))
+    try:
+        for name in names:
+            config.suite.task(name)
+    except ValueError as e:
+        raise TwinbenchError(str(e)) from None
+    return names
+
+
 def task_models(config: RunConfig) -> list[tuple[str, str, str]]:
     """(task, dataset, model) for every task, with --dataset and --models applied."""
     out = []
     models = _validated(resolve_models, list(config.models)) if config.models else []
-    for task in _validated(resolve_tasks, list(config.tasks)):
-        kind = TASKS[task].kind
-        dataset = _validated(lambda d: resolve_dataset(task, d), config.dataset)
-        for m in models or [TASKS[task].model]:
+    for task in _task_names(config):
+        info = task_info(config, task)
+        kind = info.kind
+        dataset = _validated(lambda d: resolve_dataset(task, d, info), config.dataset)
+        for m in models or [info.model]:
             if spec_module(m).KIND != kind:
                 fit = [f for f in resolve_models(None) if spec_module(f).KIND == kind]
                 raise TwinbenchError(f"model {m!r} does not fit task {task!r} ({kind}); "
@@ -125,13 +145,14 @@ def execute_cell(p: Plan, cell: CellKey, data: dict[str, Path], mode: str,
         return skipped
     cell_dir = p.out_dir / folder / f"{task}__{dataset}__{model}__{stack}"
     cell_dir.mkdir(parents=True, exist_ok=True)
-    info = TASKS[task]
+    info = task_info(p.config, task)
     run = p.config.model_copy(update={"epochs": p.config.epochs or info.epochs,
                                       "batch_size": p.config.batch_size or info.batch_size})
     job = CellJob(task=task, dataset=dataset, model=model, stack=stack, run=run,
                   data_path=data[dataset], cpus=p.cpus,
                   spawn_wall=time.time(), result_path=cell_dir / "result.json",
-                  parity_path=cell_dir / "probe.npz", mode=mode, parity_level=level)
+                  parity_path=cell_dir / "probe.npz", mode=mode, parity_level=level,
+                  target_accuracy=info.target_accuracy, target_source=info.target_source)
     raw = run_cell(job, STACKS[stack], cell_dir, p.config.cell_timeout_s)
     return Cell(task=task, dataset=dataset, model=model, stack=stack, **raw)
 

@@ -56,8 +56,12 @@ def _progress_events(progress: Progress):
 
 @app.command()
 def run(
-    tasks: str = typer.Option("quick", help="Tasks or groups, comma-separated (quick, image, digits)."),
-    stacks: str = typer.Option("all", help="Stacks, comma-separated; see `twinbench stacks`."),
+    suite: Optional[str] = typer.Option(None, help="A suite: quick, standard, or the path of "
+                                        "a .toml file (see `twinbench suites`)."),
+    tasks: Optional[str] = typer.Option(None, help="Tasks or groups, comma-separated [default: "
+                                        "quick, or every task of --suite]."),
+    stacks: Optional[str] = typer.Option(None, help="Stacks, comma-separated; see `twinbench "
+                                         "stacks` [default: all, or the suite's]."),
     models: Optional[str] = typer.Option(None, help="Model families, comma-separated "
                                          "[default: each task's own]."),
     dataset: Optional[str] = typer.Option(None, help="Data set for the tasks [default: each "
@@ -84,13 +88,15 @@ def run(
     from twinbench.config import RunConfig
     from twinbench.report.console import summary_table
 
-    kwargs = dict(tasks=split(tasks), stacks=split(stacks), models=split(models),
-                  dataset=dataset, data_dir=data_dir, holdout=holdout, epochs=epochs,
-                  batch_size=batch_size, seed=seed, out=out, cell_timeout_s=cell_timeout,
-                  latency_calls=latency_calls, latency_budget_s=latency_budget)
-    if threads is not None:
-        kwargs["threads"] = threads
+    kwargs = dict(models=split(models), dataset=dataset, data_dir=data_dir, holdout=holdout,
+                  epochs=epochs, batch_size=batch_size, seed=seed, out=out,
+                  cell_timeout_s=cell_timeout, latency_calls=latency_calls,
+                  latency_budget_s=latency_budget)
+    given = dict(tasks=split(tasks), stacks=split(stacks), threads=threads)
+    kwargs.update({k: v for k, v in given.items() if v is not None and v != ()})
     try:
+        if suite is not None:
+            kwargs["suite"] = _load_suite(suite)
         config = RunConfig(**kwargs)
         planned = plan(config)  # validates names before anything starts
         with _progress() as p:
@@ -140,6 +146,36 @@ def verify(
                   f"{c.parity.get('failure') or c.reason}", highlight=False)
     if bad:
         raise typer.Exit(1)
+
+
+def _load_suite(name: str):
+    from twinbench.suite import SuiteError, load_suite
+
+    try:
+        return load_suite(name)
+    except SuiteError as e:
+        fail(str(e))
+
+
+@app.command("suites")
+def list_suites() -> None:
+    """List the shipped suites: their tasks, targets and where each target comes from."""
+    from importlib import resources
+
+    from twinbench.suite import load_suite, shipped
+
+    for name in shipped():
+        s = load_suite(name)
+        table = Table(title=f"suite {name}: {s.description}", title_justify="left")
+        for col in ("task", "dataset", "model", "epochs", "batch", "target", "source"):
+            table.add_column(col, overflow="fold")
+        for t in s.tasks:
+            target = f"{t.target_accuracy:.2%}" if t.target_accuracy is not None else "-"
+            table.add_row(t.name, t.dataset, t.model, str(t.epochs), str(t.batch_size), target,
+                          t.target_source or "")
+        console.print(table)
+        console.print(f"  file: {resources.files('twinbench') / 'suites' / f'{name}.toml'}"
+                      f"  stacks: {', '.join(s.stacks) or 'all'}", highlight=False)
 
 
 def _progress() -> Progress:

@@ -105,10 +105,13 @@ def resolve_tasks(names: list[str]) -> list[str]:
     return out
 
 
-def resolve_dataset(task: str, dataset: str | None) -> str:
-    kind = TASKS[task].kind
+def resolve_dataset(task: str, dataset: str | None, info: TaskInfo | None = None) -> str:
+    """The task's data set, or `dataset` if it is of the task's kind (`info`: a task
+    defined elsewhere, e.g. by a suite; default: the built-in task)."""
+    info = info or TASKS[task]
+    kind = info.kind
     if dataset is None:
-        return TASKS[task].dataset
+        return info.dataset
     valid = [d for d, i in DATASETS.items() if i.kind == kind]
     if dataset not in DATASETS:
         raise ValueError(f"unknown dataset {dataset!r}; valid: {', '.join(DATASETS)}")

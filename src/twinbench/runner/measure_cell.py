@@ -219,5 +219,6 @@ def cell_settings(job: CellJob, info: StackInfo, stack: Stack, threads: dict, sp
         "determinism": "framework defaults (non-deterministic kernels allowed)",
         "loss": "mean sparse categorical cross-entropy from logits",
         "warmup_steps": job.run.warmup_steps, "model_spec": repr(spec),
+        "target_accuracy": job.target_accuracy, "target_source": job.target_source,
         "versions": stack.versions(),
     }
