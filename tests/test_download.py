@@ -70,7 +70,6 @@ def test_md5_pins_work_and_are_named_in_the_error(server, tmp_path):
 def test_mnist_is_downloaded_verified_cached_and_loaded(server, tmp_path, monkeypatch):
     """The whole path: URL -> temp file -> checksum -> cache -> IDX parse -> Dataset."""
     import numpy as np
-
     from test_image_data import write_idx_set
 
     from twinbench.data import image_sets

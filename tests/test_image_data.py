@@ -154,7 +154,7 @@ def test_cifar10_pickle_batches_from_the_tar_gz(tmp_path, monkeypatch):
 
 def test_cifar_batch_written_by_python3_protocol2_loads():
     """Python 3's protocol 2 stores bytes as _codecs.encode(str, 'latin1')."""
-    raw, data, labels = cifar_batch(3, seed=5, protocol=2)
+    raw, _, labels = cifar_batch(3, seed=5, protocol=2)
     assert b"_codecs" in raw
     images, y = image_sets.read_cifar_batch(raw, "batch")
     assert images.shape == (3, 32, 32, 3) and y.tolist() == labels

@@ -71,7 +71,8 @@ def test_verify_catches_a_batchnorm_momentum_copied_across_conventions(tmp_path)
     env = {**os.environ, "TWINBENCH_FIXTURES": "1"}
     r = subprocess.run([sys.executable, "-m", "twinbench.cli", "verify", "--models",
                         "resnet-broken-momentum", "--stacks", "torch,keras-torch", "--out",
-                        str(tmp_path)], env=env, capture_output=True, text=True, timeout=600)
+                        str(tmp_path)], env=env, capture_output=True, text=True, timeout=600,
+                       check=False)
     assert r.returncode == 1, r.stderr[-2000:]
     assert "FAIL resnet-broken-momentum keras-torch: moving_stats_rel" in r.stderr
     checks = json.loads((tmp_path / "verify.json").read_text())["cells"][1]["parity"]["checks"]

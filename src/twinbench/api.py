@@ -4,16 +4,22 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from twinbench import environment
 from twinbench.config import CellJob, RunConfig, available_cpus
 from twinbench.data.download import DataError
-from twinbench.data.registry import (TASKS, TaskInfo, load_dataset, resolve_dataset,
-                                     resolve_tasks)
+from twinbench.data.registry import (
+    TASKS,
+    TaskInfo,
+    load_dataset,
+    resolve_dataset,
+    resolve_tasks,
+)
 from twinbench.models import resolve_models, spec_module
 from twinbench.parity.compare import QUICK_CHECKS, compare, first_failure, load_probe
 from twinbench.results import Cell, Results
@@ -80,7 +86,7 @@ def task_models(config: RunConfig) -> list[tuple[str, str, str]]:
     for task in _task_names(config):
         info = task_info(config, task)
         kind = info.kind
-        dataset = _validated(lambda d: resolve_dataset(task, d, info), config.dataset)
+        dataset = _validated(lambda d, t=task, i=info: resolve_dataset(t, d, i), config.dataset)
         for m in models or [info.model]:
             if spec_module(m).KIND != kind:
                 fit = [f for f in resolve_models(None) if spec_module(f).KIND == kind]

@@ -66,7 +66,8 @@ def run(
                                          "[default: each task's own]."),
     dataset: Optional[str] = typer.Option(None, help="Data set for the tasks [default: each "
                                           "task's own]: digits, synthetic-sentiment, "
-                                          "sms-spam, ag-news, trec, imdb."),
+                                          "sms-spam, ag-news, trec, imdb, mnist, "
+                                          "fashion-mnist, cifar10, digits-8x8."),
     data_dir: Optional[Path] = typer.Option(None, help="Folder with local copies of the "
                                             "data files (checked, never downloaded)."),
     holdout: Optional[float] = typer.Option(None, help="Split what --data-dir holds: this "
@@ -112,7 +113,7 @@ def run(
 @app.command()
 def verify(
     models: str = typer.Option("all", help="Model families, comma-separated "
-                               "(cnn, bilstm, textcnn, transformer)."),
+                               "(cnn, bilstm, textcnn, transformer, resnet)."),
     stacks: str = typer.Option("all", help="Stacks, comma-separated; see `twinbench stacks`."),
     seed: int = typer.Option(0, help="Seed of the canonical weights and the probe batch."),
     threads: Optional[int] = typer.Option(None, help="Threads per cell [default: all CPUs]."),

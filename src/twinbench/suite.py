@@ -14,7 +14,14 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -54,7 +61,7 @@ class SuiteTask(BaseModel):
         return v
 
     @model_validator(mode="after")
-    def _consistent(self) -> "SuiteTask":
+    def _consistent(self) -> SuiteTask:
         kind = DATASETS[self.dataset].kind
         if spec_module(self.model).KIND != kind:
             fit = [m for m in FAMILIES if spec_module(m).KIND == kind]

@@ -3,7 +3,9 @@
 A download lands in a temporary file next to its target and is moved into place only
 after its checksum matches, so a partial or corrupt file is never used or cached. Pins
 are SHA-256 where upstream libraries publish one; where they publish only MD5 (torchtext
-for AG News and IMDB) that is the pin, and the record says which algorithm it is.
+for AG News's train.csv) that is the pin, and the record says which algorithm it is.
+Archives that must be unpacked go through `safe_extract` (no path, link or device that
+leaves the target folder).
 """
 
 from __future__ import annotations
@@ -14,9 +16,9 @@ import shutil
 import tarfile
 import tempfile
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 CHUNK = 1 << 20
 

@@ -9,7 +9,6 @@ import numpy as np
 
 from twinbench.models.init import init_weights
 
-
 # Variables that are state, not parameters: BatchNorm's moving statistics. Keras counts
 # them in count_params() and torch keeps them as buffers; neither trains them.
 NON_TRAINABLE = ("moving_mean", "moving_variance")

@@ -36,8 +36,8 @@ Tolerances for float32 (machine epsilon 1.2e-7):
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
