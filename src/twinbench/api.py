@@ -4,22 +4,16 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from twinbench import environment
 from twinbench.config import CellJob, RunConfig, available_cpus
 from twinbench.data.download import DataError
-from twinbench.data.registry import (
-    TASKS,
-    TaskInfo,
-    load_dataset,
-    resolve_dataset,
-    resolve_tasks,
-)
+from twinbench.data.registry import TASKS, load_dataset, resolve_dataset, resolve_tasks
+from twinbench.data.registry import TaskInfo
 from twinbench.models import resolve_models, spec_module
 from twinbench.parity.compare import QUICK_CHECKS, compare, first_failure, load_probe
 from twinbench.results import Cell, Results
@@ -175,7 +169,8 @@ def check_parity(cells: list[Cell]) -> None:
         for c in ok:
             checks = {"param_count": {"value": abs(c.params - ref.params), "tolerance": 0,
                                       "pass": c.params == ref.params},
-                      **compare(load_probe(Path(c.parity["probe_path"])), ref_probe)}
+                      **compare(load_probe(Path(c.parity["probe_path"])), ref_probe,
+                                getattr(spec_module(c.model), "PARITY_TOLERANCES", None))}
             c.parity.update({"reference": ref.stack, "checks": checks,
                              "pass": all(v["pass"] for v in checks.values()),
                              "failure": first_failure(checks)})

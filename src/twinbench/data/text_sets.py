@@ -38,8 +38,9 @@ REMOTES = {  # pins: SHA-256 from shared checksums / upstream loaders; MD5 from 
                          "9e4c8bdcaffb96ed61041bd64b564183d52793a8e91d84fc3a8646885f466ec3"),
     "trec_test": Remote("TREC_10.label", TREC + "TREC_10.label", "sha256",
                         "033f22c028c2bbba9ca682f68ffe204dc1aa6e1cf35dd6207f2d4ca67f0d0e8e"),
-    # IMDB: the SHA-256 that Julia's MLDatasets/CorpusLoaders DataDeps, GoMLX and others
-    # pin; torchtext pins MD5 7c2ac02c03563afcf9b574c7e56c153a for the same file.
+    # IMDB: the SHA-256 that several independent loaders pin (Julia DataDeps
+    # registrations, GoMLX's IMDB example, Rust dataset crates); torchtext pins MD5
+    # 7c2ac02c03563afcf9b574c7e56c153a for the same file. Not verified here (84 MB).
     "imdb": Remote("aclImdb_v1.tar.gz", IMDB, "sha256",
                    "c40f74a18d3b61f90feba1e17730e0d38e8b97c05fde7008942e91923d1658fe"),
 }

@@ -87,6 +87,15 @@ KIND = "image"
 # stride-2 steps (8 -> 4 -> 2) still hit Keras's asymmetric "same" padding (0, 1).
 PROBE_TASK = "digits"
 PROBE_DATASET = "digits-8x8"
+# The 10-step Adam loss trajectory: 5e-2 instead of 1e-3. Two builds of the *same* torch
+# twin, eager and torch.compile'd, drift apart by 1.1e-2 by step 9 on this probe
+# (measured), though their gradients agree to 1e-5 at every step and their SGD
+# trajectories to 1e-6 (likely cause, not proven: inductor's float32 reductions round
+# differently from eager CPU BatchNorm, which accumulates in double; Adam's normalised
+# steps amplify that in small gradient elements). The Keras twins stay within 3e-5. A semantic difference in the
+# optimizer is caught at step 1 by adam_update_rel (1e-3), a BatchNorm one by
+# moving_stats_rel.
+PARITY_TOLERANCES = {"loss_10_steps_max_rel": 5e-2}
 
 
 def spec_for(data) -> ResNetSpec:  # data: twinbench.data.dataset.Dataset
