@@ -43,7 +43,7 @@ def load_digits(seed: int, test_fraction: float = 0.2, size: int = SIZE) -> Data
     images = raw.images / SOURCE_MAX  # (1797, 8, 8) in [0, 1]
     if size != images.shape[1]:
         images = upsample(images, size)  # (1797, size, size)
-    x = np.clip(images, 0.0, 1.0).astype(np.float32)[..., None]  # (N, 28, 28, 1)
+    x = np.clip(images, 0.0, 1.0).astype(np.float32)[..., None]  # (N, size, size, 1)
     y = raw.target.astype(np.int64)
     x_tr, x_te, y_tr, y_te = train_test_split(
         x, y, test_size=test_fraction, stratify=y, random_state=seed
