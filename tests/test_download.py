@@ -57,3 +57,39 @@ def test_data_dir_is_used_and_checked_without_download(tmp_path):
     assert locate(remote, tmp_path, "demo") == tmp_path / "data.csv"
     with pytest.raises(DataError, match="other.csv not found in"):
         locate(Remote("other.csv", "http://127.0.0.1:9/", "sha256", GOOD), tmp_path, "demo")
+
+
+def test_md5_pins_work_and_are_named_in_the_error(server, tmp_path):
+    good_md5 = hashlib.md5(b"1,hello\n2,world\n").hexdigest()
+    path = download(Remote("a.csv", f"{server}/good.csv", "md5", good_md5), tmp_path / "a.csv")
+    assert path.read_bytes() == b"1,hello\n2,world\n"
+    with pytest.raises(DataError, match="downloaded md5 .* does not match the pinned"):
+        download(Remote("b.csv", f"{server}/corrupt.csv", "md5", good_md5), tmp_path / "b.csv")
+
+
+def test_mnist_is_downloaded_verified_cached_and_loaded(server, tmp_path, monkeypatch):
+    """The whole path: URL -> temp file -> checksum -> cache -> IDX parse -> Dataset."""
+    import numpy as np
+    from test_image_data import write_idx_set
+
+    from twinbench.data import image_sets
+    from twinbench.data.registry import load_dataset
+
+    www = tmp_path / "www"
+    arrays = write_idx_set(www, n_train=20, n_test=10)
+    for f in www.glob("*-ubyte.gz"):
+        digest = hashlib.sha256(f.read_bytes()).hexdigest()
+        monkeypatch.setitem(image_sets.REMOTES, f"mnist:{f.name}",
+                            Remote(f.name, f"{server}/{f.name}", "sha256", digest))
+    monkeypatch.setenv("TWINBENCH_CACHE", str(tmp_path / "cache"))
+    d = load_dataset("mnist", seed=0)
+    assert np.array_equal(d.y_train, arrays["train"][1]) and d.x_test.shape == (10, 28, 28, 1)
+    cached = sorted(p.name for p in (tmp_path / "cache" / "mnist").iterdir())
+    assert cached == sorted(p.name for p in www.glob("*-ubyte.gz"))
+    assert all(str(tmp_path / "cache") in f for f in d.provenance["files"])
+    # upstream changes a file: the mismatch is refused and nothing new is cached
+    (tmp_path / "cache" / "mnist" / "t10k-labels-idx1-ubyte.gz").unlink()
+    (www / "t10k-labels-idx1-ubyte.gz").write_bytes(b"not the pinned file")
+    with pytest.raises(DataError, match="t10k-labels-idx1-ubyte.gz: downloaded sha256"):
+        load_dataset("mnist", seed=0)
+    assert not (tmp_path / "cache" / "mnist" / "t10k-labels-idx1-ubyte.gz").exists()

@@ -3,10 +3,12 @@
 import math
 
 import numpy as np
+import pytest
 
 from twinbench.models import layout
 from twinbench.models.cnn.spec import CNNSpec
 from twinbench.models.init import fans
+from twinbench.models.resnet.spec import ResNetSpec
 
 
 def test_cnn_parameter_count_and_shapes_are_computed_from_the_spec():
@@ -51,3 +53,26 @@ def test_flatten_order_trap_nhwc_vs_nchw():
     naive = torch_flat @ layout.dense_to_torch(kernel).T
     assert np.allclose(good, keras_out)
     assert not np.allclose(naive, keras_out)
+
+
+def test_resnet20_has_the_papers_parameter_count_and_structure():
+    """He et al. 2016, Table 6: ResNet-20 has 0.27M parameters (option A shortcuts add
+    none). BatchNorm's moving statistics are state, not counted."""
+    spec = ResNetSpec()
+    assert spec.param_count() == 269_722
+    assert len(spec.blocks()) == 9
+    assert [(c_in, c_out, s) for _, c_in, c_out, s in spec.blocks()][2:5] == [
+        (16, 16, 1), (16, 32, 2), (32, 32, 1)]
+    shapes = spec.param_shapes()
+    assert shapes["stage2_block1_conv1/kernel"] == ((3, 3, 16, 32), "he_normal")
+    assert shapes["stage3_block3_bn2/moving_variance"] == ((64,), "ones")
+    assert ResNetSpec(depth=56).param_count() > 850_000  # the paper's 0.85M
+    with pytest.raises(ValueError, match="not 6n \\+ 2"):
+        ResNetSpec(depth=21)
+
+
+def test_he_normal_is_truncated_at_two_sigma_with_variance_two_over_fan_in():
+    w = ResNetSpec().init_weights(seed=0)["stage3_block1_conv2/kernel"]  # fan_in 576
+    std = math.sqrt(2 / 576)
+    assert abs(w.std() / std - 1) < 0.02
+    assert np.abs(w).max() <= 2 * std / 0.87962566103423978

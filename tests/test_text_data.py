@@ -108,18 +108,26 @@ def _imdb_tar(path: Path) -> None:
                 info = tarfile.TarInfo(f"aclImdb/{split}/{label}/0_{split}.txt")
                 info.size = len(text)
                 tar.addfile(info, data)
-        evil = tarfile.TarInfo("../evil.txt")  # never written anywhere: nothing is extracted
+        evil = tarfile.TarInfo("../evil.txt")  # never selected, and refused if it were
         evil.size = 1
         tar.addfile(evil, io.BytesIO(b"x"))
 
 
 def test_imdb_archive_and_folder(tmp_path, monkeypatch):
+    monkeypatch.setenv("TWINBENCH_CACHE", str(tmp_path / "cache"))
     _imdb_tar(tmp_path / "aclImdb_v1.tar.gz")
     monkeypatch.setitem(text_sets.REMOTES, "imdb", pin(tmp_path / "aclImdb_v1.tar.gz"))
     raw = text_sets.load_imdb(tmp_path, None)
     assert sorted(zip(raw.train_texts, raw.train_labels.tolist())) == [
         ("Great film loved it", 1), ("awful", 0)]  # <br /> becomes a space
     assert len(raw.test_texts) == 2 and not (tmp_path.parent / "evil.txt").exists()
+    # extracted once, safely, into the cache: the labelled reviews only
+    extracted = sorted(p.relative_to(tmp_path / "cache" / "imdb").as_posix()
+                       for p in (tmp_path / "cache").rglob("*.txt"))
+    assert [e.split("/", 1)[1] for e in extracted] == [
+        "aclImdb/test/neg/0_test.txt", "aclImdb/test/pos/0_test.txt",
+        "aclImdb/train/neg/0_train.txt", "aclImdb/train/pos/0_train.txt"]
+    assert text_sets.load_imdb(tmp_path, None).train_texts == raw.train_texts  # cached
     folder = tmp_path / "unpacked"
     (folder / "aclImdb" / "train" / "pos").mkdir(parents=True)
     (folder / "aclImdb" / "train" / "pos" / "1_9.txt").write_text("fine")

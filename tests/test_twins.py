@@ -14,16 +14,19 @@ from twinbench.stacks import STACKS
 
 def test_every_stack_builds_the_same_twin(probe_run):
     assert [(c.model, c.stack) for c in probe_run.cells] == [
-        (m, s) for m in ("cnn", "bilstm", "textcnn", "transformer") for s in STACKS]
+        (m, s) for m in ("cnn", "bilstm", "textcnn", "transformer", "resnet") for s in STACKS]
     for c in probe_run.cells:
         assert c.status == "ok", (c.stack, c.reason, getattr(c, "stderr_tail", ""))
     assert {c.params for c in probe_run.cells if c.model == "cnn"} == {34_826}
+    # ResNet-20 on the 8x8x1 probe digits: 269,722 on CIFAR's 32x32x3, less 2 x 144
+    # weights of the first conv's two missing input channels
+    assert {c.params for c in probe_run.cells if c.model == "resnet"} == {269_434}
     for model in ("bilstm", "textcnn", "transformer"):
         assert len({c.params for c in probe_run.cells if c.model == model}) == 1
 
 
 def test_appending_padding_never_changes_a_text_output_in_any_stack(probe_run):
-    text = [c for c in probe_run.cells if c.model != "cnn"]
+    text = [c for c in probe_run.cells if c.model in ("bilstm", "textcnn", "transformer")]
     assert len(text) == 3 * len(STACKS)
     for c in text:
         check = c.parity["checks"]["padding_invariance_max_abs"]
@@ -46,6 +49,35 @@ def test_twins_agree_on_the_same_weights(probe_run, check):
                                                                            result)
     assert probe_run.cell("digits", "keras-jax").parity["checks"]["forward_max_abs"][
         "tolerance"] == 1e-5
+
+
+def test_batchnorm_moving_statistics_agree_after_training_steps(probe_run):
+    """Only families with BatchNorm have the check; in every stack the moving mean and
+    variance after SGD steps 1, 3 and Adam step 1 match the torch twin's."""
+    for c in probe_run.cells:
+        check = c.parity["checks"].get("moving_stats_rel")
+        if c.model != "resnet":
+            assert check is None, c.model
+            continue
+        assert check["pass"] and check["value"] <= 1e-3, (c.stack, check)
+        assert check["worst"].split(":")[1].endswith(("moving_mean", "moving_variance"))
+    resnet = [c for c in probe_run.cells if c.model == "resnet"]
+    assert {c.data["input_shape"][0] for c in resnet} == {8}  # the small probe input
+
+
+def test_verify_catches_a_batchnorm_momentum_copied_across_conventions(tmp_path):
+    """Fixture: torch's nn.BatchNorm2d given Keras's momentum 0.9. Only the moving
+    statistics show it: every other check passes."""
+    env = {**os.environ, "TWINBENCH_FIXTURES": "1"}
+    r = subprocess.run([sys.executable, "-m", "twinbench.cli", "verify", "--models",
+                        "resnet-broken-momentum", "--stacks", "torch,keras-torch", "--out",
+                        str(tmp_path)], env=env, capture_output=True, text=True, timeout=600,
+                       check=False)
+    assert r.returncode == 1, r.stderr[-2000:]
+    assert "FAIL resnet-broken-momentum keras-torch: moving_stats_rel" in r.stderr
+    checks = json.loads((tmp_path / "verify.json").read_text())["cells"][1]["parity"]["checks"]
+    assert [k for k, v in checks.items() if not v["pass"]] == ["moving_stats_rel"]
+    assert checks["moving_stats_rel"]["value"] > 0.1
 
 
 def test_no_foreign_framework_enters_a_cell_process(probe_run):

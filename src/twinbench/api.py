@@ -17,6 +17,7 @@ from twinbench import environment
 from twinbench.config import CellJob, RunConfig, available_cpus
 from twinbench.data.download import DataError
 from twinbench.data.registry import TASKS, load_dataset, resolve_dataset, resolve_tasks
+from twinbench.data.registry import TaskInfo
 from twinbench.models import resolve_models, spec_module
 from twinbench.parity.compare import QUICK_CHECKS, compare, first_failure, load_probe
 from twinbench.results import Cell, Results
@@ -66,14 +67,33 @@ def _validated(fn: Callable, names: list[str]) -> list[str]:
         raise TwinbenchError(str(e)) from None
 
 
+def task_info(config: RunConfig, task: str) -> TaskInfo:
+    """A task's definition: the run's suite's when it has one, else the built-in one."""
+    return config.suite.task(task).info() if config.suite is not None else TASKS[task]
+
+
+def _task_names(config: RunConfig) -> list[str]:
+    """The run's task names: built-in tasks and groups, or the suite's tasks."""
+    if config.suite is None:
+        return _validated(resolve_tasks, list(config.tasks))
+    names = list(dict.fromkeys(config.tasks))
+    try:
+        for name in names:
+            config.suite.task(name)
+    except ValueError as e:
+        raise TwinbenchError(str(e)) from None
+    return names
+
+
 def task_models(config: RunConfig) -> list[tuple[str, str, str]]:
     """(task, dataset, model) for every task, with --dataset and --models applied."""
     out = []
     models = _validated(resolve_models, list(config.models)) if config.models else []
-    for task in _validated(resolve_tasks, list(config.tasks)):
-        kind = TASKS[task].kind
-        dataset = _validated(lambda d: resolve_dataset(task, d), config.dataset)
-        for m in models or [TASKS[task].model]:
+    for task in _task_names(config):
+        info = task_info(config, task)
+        kind = info.kind
+        dataset = _validated(lambda d, t=task, i=info: resolve_dataset(t, d, i), config.dataset)
+        for m in models or [info.model]:
             if spec_module(m).KIND != kind:
                 fit = [f for f in resolve_models(None) if spec_module(f).KIND == kind]
                 raise TwinbenchError(f"model {m!r} does not fit task {task!r} ({kind}); "
@@ -98,7 +118,8 @@ def plan(config: RunConfig, models: list[str] | None = None, run_id: str | None 
         triples = []
         for m in _validated(resolve_models, models):
             task = spec_module(m).PROBE_TASK
-            triples.append((task, resolve_dataset(task, None), m))
+            probe_data = getattr(spec_module(m), "PROBE_DATASET", None)
+            triples.append((task, resolve_dataset(task, probe_data), m))
     else:
         triples = task_models(config)
     cpus = available_cpus()
@@ -150,7 +171,7 @@ def submission(p: Plan, cell: CellKey, data: dict[str, Path], mode: str, level: 
     suffix = f"__r{repeat}" if repeat else ""
     cell_dir = p.out_dir / folder / f"{task}__{dataset}__{model}__{stack}{suffix}"
     cell_dir.mkdir(parents=True, exist_ok=True)
-    info = TASKS[task]
+    info = task_info(p.config, task)
     # Each repeat is an independent replicate: its own seed for weights and batch order
     # (the data split stays the run's).
     run = p.config.model_copy(update={"epochs": p.config.epochs or info.epochs,
@@ -160,7 +181,11 @@ def submission(p: Plan, cell: CellKey, data: dict[str, Path], mode: str, level: 
                   data_path=data[dataset].resolve(), cpus=p.cpus, spawn_wall=time.time(),
                   result_path=(cell_dir / "result.json").resolve(),
                   parity_path=(cell_dir / "probe.npz").resolve(), repeat=repeat, mode=mode,
-                  parity_level=level)
+                  parity_level=level,
+                  # --target-accuracy overrides the task's (suite) target
+                  target_accuracy=p.config.target_accuracy or info.target_accuracy,
+                  target_source=("--target-accuracy" if p.config.target_accuracy
+                                 else info.target_source))
     return Submission(cell, job, STACKS[stack], cell_dir)
 
 
@@ -189,7 +214,8 @@ def check_parity(cells: list[Cell]) -> None:
         for c in ok:
             checks = {"param_count": {"value": abs(c.params - ref.params), "tolerance": 0,
                                       "pass": c.params == ref.params},
-                      **compare(load_probe(Path(c.parity["probe_path"])), ref_probe)}
+                      **compare(load_probe(Path(c.parity["probe_path"])), ref_probe,
+                                getattr(spec_module(c.model), "PARITY_TOLERANCES", None))}
             c.parity.update({"reference": ref.stack, "checks": checks,
                              "pass": all(v["pass"] for v in checks.values()),
                              "failure": first_failure(checks)})

@@ -59,13 +59,18 @@ def _progress_events(progress: Progress):
 
 @app.command()
 def run(
-    tasks: str = typer.Option("quick", help="Tasks or groups, comma-separated (quick, image, digits)."),
-    stacks: str = typer.Option("all", help="Stacks, comma-separated; see `twinbench stacks`."),
+    suite: Optional[str] = typer.Option(None, help="A suite: quick, standard, or the path of "
+                                        "a .toml file (see `twinbench suites`)."),
+    tasks: Optional[str] = typer.Option(None, help="Tasks or groups, comma-separated [default: "
+                                        "quick, or every task of --suite]."),
+    stacks: Optional[str] = typer.Option(None, help="Stacks, comma-separated; see `twinbench "
+                                         "stacks` [default: all, or the suite's]."),
     models: Optional[str] = typer.Option(None, help="Model families, comma-separated "
                                          "[default: each task's own]."),
     dataset: Optional[str] = typer.Option(None, help="Data set for the tasks [default: each "
                                           "task's own]: digits, synthetic-sentiment, "
-                                          "sms-spam, ag-news, trec, imdb."),
+                                          "sms-spam, ag-news, trec, imdb, mnist, "
+                                          "fashion-mnist, cifar10, digits-8x8."),
     data_dir: Optional[Path] = typer.Option(None, help="Folder with local copies of the "
                                             "data files (checked, never downloaded)."),
     holdout: Optional[float] = typer.Option(None, help="Split what --data-dir holds: this "
@@ -108,15 +113,18 @@ def run(
 
 
 def run_config_kwargs(o: dict) -> dict:
-    """CLI option values -> RunConfig fields (names that differ are mapped here)."""
-    kw = dict(tasks=split(o["tasks"]), stacks=split(o["stacks"]), models=split(o["models"]),
-              cell_timeout_s=o["cell_timeout"], latency_budget_s=o["latency_budget"])
+    """CLI option values -> RunConfig fields (names that differ are mapped here). With
+    --suite, tasks and stacks not given come from the suite."""
+    kw = dict(models=split(o["models"]), cell_timeout_s=o["cell_timeout"],
+              latency_budget_s=o["latency_budget"])
     for k in ("dataset", "data_dir", "holdout", "epochs", "batch_size", "seed", "repeats",
               "target_accuracy", "out", "cell_memory_mb", "latency_calls",
               "latency_bound_ms", "loadgen", "device", "executor", "ray_address", "export"):
         kw[k] = o[k]
-    if o["threads"] is not None:
-        kw["threads"] = o["threads"]
+    given = dict(tasks=split(o["tasks"]), stacks=split(o["stacks"]), threads=o["threads"])
+    kw.update({k: v for k, v in given.items() if v is not None and v != ()})
+    if o["suite"] is not None:
+        kw["suite"] = _load_suite(o["suite"])
     return kw
 
 
@@ -235,7 +243,7 @@ def _open_store(db: Optional[Path]):
 @app.command()
 def verify(
     models: str = typer.Option("all", help="Model families, comma-separated "
-                               "(cnn, bilstm, textcnn, transformer)."),
+                               "(cnn, bilstm, textcnn, transformer, resnet)."),
     stacks: str = typer.Option("all", help="Stacks, comma-separated; see `twinbench stacks`."),
     seed: int = typer.Option(0, help="Seed of the canonical weights and the probe batch."),
     threads: Optional[int] = typer.Option(None, help="Threads per cell [default: all CPUs]."),
@@ -314,6 +322,36 @@ def export_cmd(
         fail(str(e))
     console.print(export_table(results))
     console.print(f"matrix: {planned.out_dir / 'export.json'}")
+
+
+def _load_suite(name: str):
+    from twinbench.suite import SuiteError, load_suite
+
+    try:
+        return load_suite(name)
+    except SuiteError as e:
+        fail(str(e))
+
+
+@app.command("suites")
+def list_suites() -> None:
+    """List the shipped suites: their tasks, targets and where each target comes from."""
+    from importlib import resources
+
+    from twinbench.suite import load_suite, shipped
+
+    for name in shipped():
+        s = load_suite(name)
+        table = Table(title=f"suite {name}: {s.description}", title_justify="left")
+        for col in ("task", "dataset", "model", "epochs", "batch", "target", "source"):
+            table.add_column(col, overflow="fold")
+        for t in s.tasks:
+            target = f"{t.target_accuracy:.2%}" if t.target_accuracy is not None else "-"
+            table.add_row(t.name, t.dataset, t.model, str(t.epochs), str(t.batch_size), target,
+                          t.target_source or "")
+        console.print(table)
+        console.print(f"  file: {resources.files('twinbench') / 'suites' / f'{name}.toml'}"
+                      f"  stacks: {', '.join(s.stacks) or 'all'}", highlight=False)
 
 
 def _progress() -> Progress:

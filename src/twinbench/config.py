@@ -7,7 +7,9 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from twinbench.suite import Suite, load_suite
 
 
 def available_cpus() -> list[int]:
@@ -84,6 +86,27 @@ class RunConfig(BaseModel):
     export_formats: tuple[str, ...] = ()  # empty: every format each stack offers
     export_epochs: int = Field(1, ge=0, le=1000)
     export_tolerance: float = Field(1e-4, gt=0)  # max abs diff of the logits for "ok"
+    # A suite (a name, a .toml path, or a Suite): its tasks are the run's tasks unless
+    # `tasks` names some of them, and its stacks unless `stacks` is given. The whole
+    # suite, targets and sources included, is recorded with the config.
+    suite: Suite | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_suite(cls, data: object) -> object:
+        if not isinstance(data, dict) or data.get("suite") is None:
+            return data
+        suite = data["suite"]
+        if isinstance(suite, (str, Path)):
+            suite = load_suite(suite)
+        elif isinstance(suite, dict):
+            suite = Suite.model_validate(suite)
+        data = {**data, "suite": suite}
+        if not data.get("tasks"):
+            data["tasks"] = tuple(t.name for t in suite.tasks)
+        if not data.get("stacks"):
+            data["stacks"] = suite.stacks
+        return data
 
 
 class CellJob(BaseModel):
@@ -103,3 +126,7 @@ class CellJob(BaseModel):
     repeat: int = 0
     mode: Literal["full", "probe"] = "full"  # probe: build and parity probe only, no timing
     parity_level: Literal["quick", "full"] = "quick"  # full adds SGD/Adam steps, 10-step loss
+    # The task's test accuracy that counts as "trained" (time to accuracy), and where
+    # the figure comes from; None when the task has none (see TaskInfo, suites).
+    target_accuracy: float | None = None
+    target_source: str | None = None

@@ -33,20 +33,23 @@ def upsample(images: np.ndarray, size: int = SIZE) -> np.ndarray:
     return np.einsum("ih,nhw,jw->nij", rows, images, cols)
 
 
-def load_digits(seed: int, test_fraction: float = 0.2) -> Dataset:
-    """Stratified, seeded 80/20 split of the upsampled digits; pixels scaled to [0, 1]."""
+def load_digits(seed: int, test_fraction: float = 0.2, size: int = SIZE) -> Dataset:
+    """Stratified, seeded 80/20 split of the digits upsampled to `size` (8: as bundled);
+    pixels scaled to [0, 1]."""
     from sklearn.datasets import load_digits as sk_load_digits
     from sklearn.model_selection import train_test_split
 
     raw = sk_load_digits()
-    images = upsample(raw.images / SOURCE_MAX)  # (1797, 28, 28) in [0, 1]
-    x = np.clip(images, 0.0, 1.0).astype(np.float32)[..., None]  # (N, 28, 28, 1)
+    images = raw.images / SOURCE_MAX  # (1797, 8, 8) in [0, 1]
+    if size != images.shape[1]:
+        images = upsample(images, size)  # (1797, size, size)
+    x = np.clip(images, 0.0, 1.0).astype(np.float32)[..., None]  # (N, size, size, 1)
     y = raw.target.astype(np.int64)
     x_tr, x_te, y_tr, y_te = train_test_split(
         x, y, test_size=test_fraction, stratify=y, random_state=seed
     )
     return Dataset(
-        name="digits",
+        name="digits" if size == SIZE else f"digits-{size}x{size}",
         x_train=np.ascontiguousarray(x_tr),
         y_train=y_tr,
         x_test=np.ascontiguousarray(x_te),
@@ -54,7 +57,7 @@ def load_digits(seed: int, test_fraction: float = 0.2) -> Dataset:
         classes=10,
         provenance={
             "source": "sklearn.datasets.load_digits (8x8, bundled)",
-            "transform": "bilinear upsample to 28x28, /16",
+            "transform": f"bilinear upsample to {size}x{size}, /16" if size != 8 else "/16",
             "split": f"stratified {1 - test_fraction:.0%}/{test_fraction:.0%}, seed {seed}",
         },
     )

@@ -3,15 +3,20 @@
 A download lands in a temporary file next to its target and is moved into place only
 after its checksum matches, so a partial or corrupt file is never used or cached. Pins
 are SHA-256 where upstream libraries publish one; where they publish only MD5 (torchtext
-for AG News and IMDB) that is the pin, and the record says which algorithm it is.
+for AG News's train.csv) that is the pin, and the record says which algorithm it is.
+Archives that must be unpacked go through `safe_extract` (no path, link or device that
+leaves the target folder).
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import shutil
+import tarfile
 import tempfile
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -89,3 +94,49 @@ def locate(remote: Remote, data_dir: Path | None, dataset: str) -> Path:
         except DataError:
             path.unlink()  # a corrupt cached copy: fetch it again
     return download(remote, path)
+
+
+def _unsafe_member(m: tarfile.TarInfo, root: Path) -> str | None:
+    """Why `m` may not be extracted under `root`, or None if it may."""
+    target = (root / m.name).resolve()
+    if m.name.startswith("/") or not target.is_relative_to(root):
+        return "its path leaves the target folder"
+    if m.issym() or m.islnk():
+        link = (target.parent / m.linkname if m.issym() else root / m.linkname).resolve()
+        if m.linkname.startswith("/") or not link.is_relative_to(root):
+            return f"it links to {m.linkname!r}, outside the target folder"
+    elif not (m.isfile() or m.isdir()):
+        return "it is not a regular file or folder (device, fifo)"
+    return None
+
+
+def safe_extract(archive: Path, dest: Path,
+                 select: Callable[[tarfile.TarInfo], bool] = lambda m: True) -> Path:
+    """Extract the members of `archive` that `select` picks into `dest`, atomically.
+
+    Two fences: every picked member is checked first (no absolute path, no `..` that
+    leaves `dest`, no link pointing outside, no device file) and one bad member refuses
+    the whole archive before anything is written; then tarfile's own `filter="data"`
+    (PEP 706) applies the same rules again while writing. Extraction goes to a temporary
+    sibling folder that is renamed to `dest` only when complete.
+    """
+    if not hasattr(tarfile, "data_filter"):
+        raise DataError("safe extraction needs Python with tarfile filters (3.10.12+, 3.11.4+)")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
+    root = tmp.resolve()
+    try:
+        with tarfile.open(archive, "r:*") as tar:
+            members = [m for m in tar.getmembers() if select(m)]
+            for m in members:
+                why = _unsafe_member(m, root)
+                if why:
+                    raise DataError(f"{archive}: member {m.name!r} refused: {why}")
+            tar.extractall(root, members=members, filter="data")
+        tmp.replace(dest)
+    except (tarfile.TarError, OSError) as e:
+        raise DataError(f"{archive}: cannot extract ({e})") from None
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+    return dest

@@ -21,6 +21,10 @@ class TaskInfo:
     model: str
     epochs: int  # defaults, sized so the quick suite stays within minutes on 2 cores
     batch_size: int
+    # Test accuracy that counts as "trained" for time to accuracy, and where the figure
+    # comes from (a paper or a reference implementation). None: no target.
+    target_accuracy: float | None = None
+    target_source: str | None = None
 
 
 @dataclass(frozen=True)
@@ -35,6 +39,24 @@ def _digits(seed: int, data_dir: Path | None, holdout: float | None) -> Dataset:
     from twinbench.data.digits import load_digits
 
     return load_digits(seed, test_fraction=holdout or 0.2)
+
+
+def _digits8(seed: int, data_dir: Path | None, holdout: float | None) -> Dataset:
+    """The bundled 8x8 digits as they are: the small input that `verify` probes ResNet on."""
+    from twinbench.data.digits import load_digits
+
+    return load_digits(seed, test_fraction=holdout or 0.2, size=8)
+
+
+def _image(name: str) -> Callable[..., Dataset]:
+    def load(seed: int, data_dir: Path | None, holdout: float | None) -> Dataset:
+        from twinbench.data import image_sets
+
+        if name == "cifar10":
+            return image_sets.load_cifar10(seed, data_dir, holdout)
+        return image_sets.load_idx_set(name, seed, data_dir, holdout)
+
+    return load
 
 
 def _text(fn_name: str) -> Callable[..., object]:
@@ -54,6 +76,10 @@ DATASETS: dict[str, DatasetInfo] = {d.name: d for d in (
     DatasetInfo("ag-news", "text", 64, _text("load_ag")),
     DatasetInfo("trec", "text", 24, _text("load_trec")),
     DatasetInfo("imdb", "text", 256, _text("load_imdb")),
+    DatasetInfo("mnist", "image", None, _image("mnist")),
+    DatasetInfo("fashion-mnist", "image", None, _image("fashion-mnist")),
+    DatasetInfo("cifar10", "image", None, _image("cifar10")),
+    DatasetInfo("digits-8x8", "image", None, _digits8),
 )}
 
 TASKS: dict[str, TaskInfo] = {t.name: t for t in (
@@ -79,10 +105,13 @@ def resolve_tasks(names: list[str]) -> list[str]:
     return out
 
 
-def resolve_dataset(task: str, dataset: str | None) -> str:
-    kind = TASKS[task].kind
+def resolve_dataset(task: str, dataset: str | None, info: TaskInfo | None = None) -> str:
+    """The task's data set, or `dataset` if it is of the task's kind (`info`: a task
+    defined elsewhere, e.g. by a suite; default: the built-in task)."""
+    info = info or TASKS[task]
+    kind = info.kind
     if dataset is None:
-        return TASKS[task].dataset
+        return info.dataset
     valid = [d for d, i in DATASETS.items() if i.kind == kind]
     if dataset not in DATASETS:
         raise ValueError(f"unknown dataset {dataset!r}; valid: {', '.join(DATASETS)}")

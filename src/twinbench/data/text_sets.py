@@ -18,7 +18,7 @@ import numpy as np
 
 from twinbench.data import synthetic
 from twinbench.data.dataset import Dataset
-from twinbench.data.download import DataError, Remote, locate
+from twinbench.data.download import DataError, Remote, cache_dir, locate, safe_extract
 from twinbench.data.text import TOKEN_PATTERN, Vocabulary, encode
 
 UCI = "https://archive.ics.uci.edu/ml/machine-learning-databases/00228/smsspamcollection.zip"
@@ -26,7 +26,7 @@ AG = "https://raw.githubusercontent.com/mhjabreel/CharCnn_Keras/master/data/ag_n
 TREC = "https://cogcomp.seas.upenn.edu/Data/QA/QC/"
 IMDB = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
 
-REMOTES = {  # pins: SHA-256 from shared checksums / HF / torchvision; MD5 from torchtext
+REMOTES = {  # pins: SHA-256 from shared checksums / upstream loaders; MD5 from torchtext
     "sms_zip": Remote("smsspamcollection.zip", UCI, "sha256",
                       "1587ea43e58e82b14ff1f5425c88e17f8496bfcdb67a583dbff9eefaf9963ce3"),
     "sms_tsv": Remote("SMSSpamCollection", UCI, "sha256",
@@ -38,7 +38,11 @@ REMOTES = {  # pins: SHA-256 from shared checksums / HF / torchvision; MD5 from 
                          "9e4c8bdcaffb96ed61041bd64b564183d52793a8e91d84fc3a8646885f466ec3"),
     "trec_test": Remote("TREC_10.label", TREC + "TREC_10.label", "sha256",
                         "033f22c028c2bbba9ca682f68ffe204dc1aa6e1cf35dd6207f2d4ca67f0d0e8e"),
-    "imdb": Remote("aclImdb_v1.tar.gz", IMDB, "md5", "7c2ac02c03563afcf9b574c7e56c153a"),
+    # IMDB: the SHA-256 that several independent loaders pin (Julia DataDeps
+    # registrations, GoMLX's IMDB example, Rust dataset crates); torchtext pins MD5
+    # 7c2ac02c03563afcf9b574c7e56c153a for the same file. Not verified here (84 MB).
+    "imdb": Remote("aclImdb_v1.tar.gz", IMDB, "sha256",
+                   "c40f74a18d3b61f90feba1e17730e0d38e8b97c05fde7008942e91923d1658fe"),
 }
 
 
@@ -115,28 +119,39 @@ def load_trec(data_dir: Path | None, holdout: float | None) -> RawText:
                    len(names), [str(tr_path), str(te_path)])
 
 
+def _imdb_review(m: tarfile.TarInfo) -> bool:
+    """The labelled reviews, `aclImdb/{train,test}/{neg,pos}/*.txt` (not the 50,000 unsup)."""
+    parts = m.name.split("/")
+    return (m.isfile() and len(parts) == 4 and parts[0] == "aclImdb"
+            and parts[1] in ("train", "test") and parts[2] in ("neg", "pos"))
+
+
+def _imdb_folder(archive: Path) -> Path:
+    """The archive's labelled reviews, extracted once (safely) into the cache, in a
+    folder named by the archive's pin so another archive never reuses it."""
+    dest = cache_dir() / "imdb" / f"extracted-{REMOTES['imdb'].digest[:16]}"
+    if not (dest / "aclImdb").is_dir():
+        safe_extract(archive, dest, select=_imdb_review)
+    return dest / "aclImdb"
+
+
 def _imdb_members(root: Path) -> dict[str, list[tuple[str, bytes]]]:
-    """{"train"/"test": [(label, text bytes)]} from the archive or an extracted folder.
-    The archive is read member by member: nothing is extracted, no path is written."""
+    """{"train"/"test": [(label, text bytes)]} from an extracted `aclImdb` folder."""
     out: dict[str, list[tuple[str, bytes]]] = {"train": [], "test": []}
-    if root.is_dir():
-        for split in out:
-            for label in ("neg", "pos"):
-                for p in sorted((root / split / label).glob("*.txt")):
-                    out[split].append((label, p.read_bytes()))
-        return out
-    with tarfile.open(root, "r:gz") as tar:
-        for m in tar:
-            parts = m.name.split("/")
-            if m.isfile() and len(parts) == 4 and parts[1] in out and parts[2] in ("neg", "pos"):
-                out[parts[1]].append((parts[2], tar.extractfile(m).read()))
+    for split in out:
+        for label in ("neg", "pos"):
+            for p in sorted((root / split / label).glob("*.txt")):
+                out[split].append((label, p.read_bytes()))
     return out
 
 
 def load_imdb(data_dir: Path | None, holdout: float | None) -> RawText:
     folder = Path(data_dir) / "aclImdb" if data_dir is not None else None
-    root = folder if folder is not None and folder.is_dir() else locate(
-        REMOTES["imdb"], data_dir, "imdb")
+    if folder is not None and folder.is_dir():
+        files, root = [str(folder)], folder
+    else:
+        archive = locate(REMOTES["imdb"], data_dir, "imdb")
+        files, root = [str(archive)], _imdb_folder(archive)
     members = _imdb_members(root)
     if not members["train"]:
         raise DataError(f"imdb: no aclImdb/train/{{neg,pos}}/*.txt in {root}")
@@ -144,7 +159,7 @@ def load_imdb(data_dir: Path | None, holdout: float | None) -> RawText:
         ([b.decode("utf-8", "replace").replace("<br />", " ") for _, b in members[s]],
          np.array([lab == "pos" for lab, _ in members[s]], dtype=np.int64))
         for s in ("train", "test"))
-    return RawText(tr, tr_y, te, te_y, 2, [str(root)])
+    return RawText(tr, tr_y, te, te_y, 2, files)
 
 
 def load_synthetic(seed: int, n_train: int = 5000, n_test: int = 1000) -> RawText:

@@ -12,10 +12,12 @@ FAMILIES: dict[str, str] = {
     "bilstm": "twinbench.models.bilstm",
     "textcnn": "twinbench.models.textcnn",
     "transformer": "twinbench.models.transformer",
+    "resnet": "twinbench.models.resnet",
 }
 # Deliberately broken twins that `verify` must catch; offered only to the tests.
 FIXTURES: dict[str, str] = {
     "cnn-broken-flatten": "twinbench.models.fixtures.cnn_broken_flatten",
+    "resnet-broken-momentum": "twinbench.models.fixtures.resnet_broken_momentum",
 }
 
 

@@ -24,6 +24,16 @@ def glorot_uniform(shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarr
     return rng.uniform(-limit, limit, size=shape).astype(np.float32)
 
 
+def he_normal(shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
+    """keras.initializers.HeNormal: a normal truncated at 2 standard deviations, scaled so
+    the result has variance 2 / fan_in (0.8796 is the std of N(0, 1) truncated at +-2)."""
+    fan_in, _ = fans(shape)
+    z = rng.standard_normal(shape)
+    while (out := np.abs(z) > 2.0).any():  # redraw the tails: truncation by rejection
+        z[out] = rng.standard_normal(int(out.sum()))
+    return (z * (math.sqrt(2.0 / fan_in) / 0.87962566103423978)).astype(np.float32)
+
+
 def zeros(shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
     """keras.initializers.Zeros (the rng is taken so every initialiser has one signature)."""
     return np.zeros(shape, dtype=np.float32)
@@ -59,9 +69,9 @@ def lstm_bias(shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
     return b
 
 
-INITIALISERS = {"glorot_uniform": glorot_uniform, "zeros": zeros, "ones": ones,
-                "embedding_uniform": embedding_uniform, "orthogonal": orthogonal,
-                "lstm_bias": lstm_bias}
+INITIALISERS = {"glorot_uniform": glorot_uniform, "he_normal": he_normal, "zeros": zeros,
+                "ones": ones, "embedding_uniform": embedding_uniform,
+                "orthogonal": orthogonal, "lstm_bias": lstm_bias}
 
 
 def init_weights(

@@ -9,6 +9,15 @@ import numpy as np
 
 from twinbench.models.init import init_weights
 
+# Variables that are state, not parameters: BatchNorm's moving statistics. Keras counts
+# them in count_params() and torch keeps them as buffers; neither trains them.
+NON_TRAINABLE = ("moving_mean", "moving_variance")
+
+
+def trainable(name: str) -> bool:
+    """Whether a canonical variable ("layer/variable") is a trained parameter."""
+    return not name.endswith(NON_TRAINABLE)
+
 
 class SpecBase:
     """Mixed into each frozen spec dataclass, which defines `param_shapes()`."""
@@ -17,7 +26,9 @@ class SpecBase:
         raise NotImplementedError
 
     def param_count(self) -> int:
-        return sum(int(np.prod(shape)) for shape, _ in self.param_shapes().values())
+        """Trainable parameters (what every stack's `param_count` reports)."""
+        return sum(int(np.prod(shape)) for name, (shape, _) in self.param_shapes().items()
+                   if trainable(name))
 
     def forward_flops(self) -> float:
         """Analytic FLOPs of one sample's forward pass (each family defines it)."""

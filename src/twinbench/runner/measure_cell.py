@@ -275,7 +275,7 @@ def train_and_time(stack: Stack, job: CellJob, data, x_train, x_test, t_build: f
         "first_step_from_build_s": timer.first_end_wall - t_build,
         "first_step_compute_s": timer.durations_s[0],
         "epochs": curve,
-        "time_to_accuracy": time_to_accuracy(curve, job.run.target_accuracy),
+        "time_to_accuracy": time_to_accuracy(curve, job.target_accuracy),
         **b1,
         **throughput_b256(paths, x_test, job, b1),
         "_paths": (idiomatic, paths),
@@ -298,5 +298,6 @@ def cell_settings(job: CellJob, info: StackInfo, stack: Stack, threads: dict, sp
         "loss": "mean sparse categorical cross-entropy from logits",
         "warmup_steps": job.run.warmup_steps, "model_spec": repr(spec),
         "divergence": f"loss not finite or > {job.run.divergence_factor:g} x ln(classes)",
+        "target_accuracy": job.target_accuracy, "target_source": job.target_source,
         "versions": stack.versions(),
     }

@@ -1,0 +1,124 @@
+"""Suites: the shipped TOML files, their validation (one line naming the file, the field
+and the allowed values), and how a suite becomes the run's tasks, stacks and targets."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from twinbench.api import TwinbenchError, execute_cell, plan
+from twinbench.config import CellJob, RunConfig
+from twinbench.data.registry import TASKS
+from twinbench.suite import SuiteError, load_suite, shipped
+
+GOOD = '''
+name = "mine"
+stacks = ["torch", "keras-jax"]
+
+[[tasks]]
+name = "m"
+dataset = "mnist"
+model = "cnn"
+epochs = 2
+batch_size = 64
+target_accuracy = 0.97
+target_source = "a test"
+'''
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "suite.toml"
+    path.write_text(text)
+    return path
+
+
+def test_shipped_suites_load_and_quick_is_the_built_in_tasks():
+    assert shipped() == ["quick", "standard"]
+    quick = load_suite("quick")
+    assert {t.name: t.info() for t in quick.tasks} == {k: TASKS[k] for k in ("digits", "text")}
+
+
+def test_standard_suite_names_literature_targets_with_sources():
+    s = load_suite("standard")
+    got = {t.name: (t.dataset, t.model, t.target_accuracy) for t in s.tasks}
+    assert got == {"mnist": ("mnist", "cnn", 0.99),
+                   "fashion-mnist": ("fashion-mnist", "cnn", 0.90),
+                   "cifar10": ("cifar10", "resnet", 0.91),
+                   "imdb": ("imdb", "bilstm", 0.85),
+                   "ag-news": ("ag-news", "textcnn", 0.90)}
+    assert "He et al. 2016" in s.task("cifar10").target_source
+    assert all(t.target_source for t in s.tasks) and s.stacks == ()
+
+
+@pytest.mark.parametrize("edit, message", [
+    (('dataset = "mnist"', 'dataset = "cifar"'),
+     r"\[\[tasks\]\] #1 \(m\): dataset: unknown data set 'cifar'; valid: digits, "),
+    (('model = "cnn"', 'model = "bilstm"'),
+     r"model 'bilstm' does not fit data set 'mnist' \(image\); valid: cnn, resnet"),
+    (("epochs = 2", "epochs = 0"), r"#1 \(m\): epochs: Input should be greater than or equal"),
+    (("epochs = 2", "epoch = 2"), r"#1 \(m\): epoch: unknown field; valid: name, dataset, model,"),
+    (('target_source = "a test"', ""), "target_accuracy needs a target_source"),
+    (('"keras-jax"', '"keras-jaxx"'), "stacks: unknown stack 'keras-jaxx'; valid: torch, "),
+    (('name = "mine"', 'name = "mine"\nowner = "me"'), "owner: unknown field; valid: name, "),
+    (("batch_size = 64", ("batch_size = 64\n[[tasks]]\nname = \"m\"\ndataset = \"mnist\"\n"
+                          "model = \"cnn\"\nepochs = 1\nbatch_size = 1")),
+     "task name 'm' appears twice"),
+    (("batch_size = 64", "batch_size = "), r"not valid TOML \(Invalid value"),
+])
+def test_a_bad_suite_is_one_line_naming_file_field_and_valid_values(tmp_path, edit, message):
+    path = write(tmp_path, GOOD.replace(*edit))
+    with pytest.raises(SuiteError, match=f"^suite {path}: .*{message}") as e:
+        load_suite(path)
+    assert "\n" not in str(e.value)
+
+
+def test_an_unknown_suite_lists_the_shipped_ones():
+    with pytest.raises(SuiteError, match="unknown suite 'nope'; valid: quick, standard, or the "
+                                         "path of a .toml file"):
+        load_suite("nope")
+
+
+def test_a_suite_gives_the_run_its_tasks_stacks_and_targets(tmp_path, monkeypatch):
+    config = RunConfig(suite=write(tmp_path, GOOD), out=tmp_path / "out")
+    assert config.tasks == ("m",) and config.stacks == ("torch", "keras-jax")
+    p = plan(config)
+    assert p.cells == [("m", "mnist", "cnn", "torch"), ("m", "mnist", "cnn", "keras-jax")]
+    jobs = []
+    monkeypatch.setattr("twinbench.api.run_cell", lambda job, *a: jobs.append(job) or {
+        "status": "failed", "reason": "not run"})
+    monkeypatch.setattr("twinbench.api.skipped_cell", lambda *a: None)
+    execute_cell(p, p.cells[0], {"mnist": tmp_path / "mnist.npz"}, "full")
+    (job,) = jobs
+    assert (job.run.epochs, job.run.batch_size) == (2, 64)
+    assert (job.target_accuracy, job.target_source) == (0.97, "a test")
+    # the cell's process re-validates its job from JSON, suite included
+    again = CellJob.model_validate_json(job.model_dump_json())
+    assert again.run.suite == config.suite and again.target_accuracy == 0.97
+    assert config.model_dump(mode="json")["suite"]["tasks"][0]["target_source"] == "a test"
+
+
+def test_tasks_select_within_the_suite_and_flags_override_it(tmp_path):
+    config = RunConfig(suite="standard", tasks=("imdb", "mnist"), stacks=("torch",), epochs=1)
+    assert [c[:3] for c in plan(config).cells] == [("imdb", "imdb", "bilstm"),
+                                                   ("mnist", "mnist", "cnn")]
+    with pytest.raises(TwinbenchError, match="unknown task 'digits' in suite 'standard'; "
+                                             "valid: mnist, fashion-mnist, cifar10, imdb"):
+        plan(RunConfig(suite="standard", tasks=("digits",)))
+    with pytest.raises(TwinbenchError, match="does not fit task 'cifar10'"):
+        plan(RunConfig(suite="standard", tasks=("cifar10",), dataset="imdb"))
+
+
+def cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "twinbench.cli", *args],
+                          capture_output=True, text=True, timeout=60, check=False)
+
+
+def test_cli_bad_suite_exits_2_with_one_line(tmp_path):
+    bad = write(tmp_path, GOOD.replace('model = "cnn"', 'model = "lenet"'))
+    r = cli("run", "--suite", str(bad), "--out", str(tmp_path / "out"))
+    assert r.returncode == 2 and "Traceback" not in r.stderr + r.stdout
+    assert "model: unknown model 'lenet'; valid: cnn, bilstm, textcnn, transformer, resnet" in (
+        " ".join(r.stderr.split()))
+    r = cli("run", "--suite", "standard", "--tasks", "nope", "--out", str(tmp_path / "o2"))
+    assert r.returncode == 2 and "valid: mnist, fashion-mnist, cifar10" in r.stderr
