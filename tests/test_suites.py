@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from twinbench.api import TwinbenchError, execute_cell, plan
+from twinbench.api import TwinbenchError, plan, submission
 from twinbench.config import CellJob, RunConfig
 from twinbench.data.registry import TASKS
 from twinbench.suite import SuiteError, load_suite, shipped
@@ -83,13 +83,9 @@ def test_a_suite_gives_the_run_its_tasks_stacks_and_targets(tmp_path, monkeypatc
     config = RunConfig(suite=write(tmp_path, GOOD), out=tmp_path / "out")
     assert config.tasks == ("m",) and config.stacks == ("torch", "keras-jax")
     p = plan(config)
-    assert p.cells == [("m", "mnist", "cnn", "torch"), ("m", "mnist", "cnn", "keras-jax")]
-    jobs = []
-    monkeypatch.setattr("twinbench.api.run_cell", lambda job, *a: jobs.append(job) or {
-        "status": "failed", "reason": "not run"})
-    monkeypatch.setattr("twinbench.api.skipped_cell", lambda *a: None)
-    execute_cell(p, p.cells[0], {"mnist": tmp_path / "mnist.npz"}, "full")
-    (job,) = jobs
+    assert p.cells == [("m", "mnist", "cnn", "torch", 0), ("m", "mnist", "cnn", "keras-jax", 0)]
+    job = submission(p, p.cells[0], {"mnist": tmp_path / "mnist.npz"}, "full", "quick",
+                     "cells").job
     assert (job.run.epochs, job.run.batch_size) == (2, 64)
     assert (job.target_accuracy, job.target_source) == (0.97, "a test")
     # the cell's process re-validates its job from JSON, suite included
