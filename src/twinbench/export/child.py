@@ -57,15 +57,17 @@ def prepare(job, info, manifest: dict):
     stack.build(spec.init_weights(job.run.seed))
     run = job.run.model_copy(update={"epochs": job.run.export_epochs})
     x_train, x_test = stack.to_native(data.x_train), stack.to_native(data.x_test)
-    train(stack, SimpleNamespace(run=run), data, x_train, x_test, StepTimer())
+    # measure_cell's helpers read a CellJob's fields; an export has no target accuracy
+    like = SimpleNamespace(run=run, target_accuracy=None, target_source=None)
+    train(stack, like, data, x_train, x_test, StepTimer())
     _, acc = log_softmax_loss_acc(stack.predict(x_test), data.y_test)
     x = np.ascontiguousarray(x_test[: job.test_batch])
     np.save(job.cell_dir / "input.npy", x)
     np.save(job.cell_dir / "source.npy", np.asarray(stack.predict(x)))
     idiomatic, paths = stack.inference_paths()
     manifest.update(accuracy=acc, params=stack.param_count(),
-                    source=latency_b1(idiomatic, paths, x_test, SimpleNamespace(run=run)),
-                    settings=cell_settings(SimpleNamespace(run=run), info, stack, threads, spec))
+                    source=latency_b1(idiomatic, paths, x_test, like),
+                    settings=cell_settings(like, info, stack, threads, spec))
     return stack, x
 
 
