@@ -80,8 +80,9 @@ def run(
     batch_size: Optional[int] = typer.Option(None, help="Training batch size, the same in "
                                              "every stack [default: 32]."),
     seed: int = typer.Option(0, help="Seed of the split, initial weights and batch order."),
-    repeats: int = typer.Option(1, help="Fresh-process repeats per cell (seed+r, stack order "
-                                "rotated); 3+ gives confidence intervals across processes."),
+    repeats: Optional[int] = typer.Option(None, help="Fresh-process repeats per cell (seed+r, "
+                                          "stack order rotated) [default: 1, or the suite's: "
+                                          "standard 3]."),
     target_accuracy: Optional[float] = typer.Option(None, help="Report the time to the first "
                                                     "epoch at this test accuracy."),
     threads: Optional[int] = typer.Option(None, help="Threads per cell [default: all CPUs]."),
@@ -117,11 +118,12 @@ def run_config_kwargs(o: dict) -> dict:
     --suite, tasks and stacks not given come from the suite."""
     kw = dict(models=split(o["models"]), cell_timeout_s=o["cell_timeout"],
               latency_budget_s=o["latency_budget"])
-    for k in ("dataset", "data_dir", "holdout", "epochs", "batch_size", "seed", "repeats",
+    for k in ("dataset", "data_dir", "holdout", "epochs", "batch_size", "seed",
               "target_accuracy", "out", "cell_memory_mb", "latency_calls",
               "latency_bound_ms", "loadgen", "device", "executor", "ray_address", "export"):
         kw[k] = o[k]
-    given = dict(tasks=split(o["tasks"]), stacks=split(o["stacks"]), threads=o["threads"])
+    given = dict(tasks=split(o["tasks"]), stacks=split(o["stacks"]), threads=o["threads"],
+                 repeats=o["repeats"])
     kw.update({k: v for k, v in given.items() if v is not None and v != ()})
     if o["suite"] is not None:
         kw["suite"] = _load_suite(o["suite"])

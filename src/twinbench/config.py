@@ -106,6 +106,8 @@ class RunConfig(BaseModel):
             data["tasks"] = tuple(t.name for t in suite.tasks)
         if not data.get("stacks"):
             data["stacks"] = suite.stacks
+        if data.get("repeats") is None:
+            data["repeats"] = suite.repeats
         return data
 
 

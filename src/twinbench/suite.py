@@ -83,6 +83,9 @@ class Suite(BaseModel):
     description: str = ""
     source: str = ""  # the file it was read from
     stacks: tuple[str, ...] = ()  # empty: every stack
+    # Fresh-process repeats per cell unless --repeats says otherwise: 1 keeps the quick
+    # suite fast; 3 gives the standard suite CIs across processes and 3 seeds per target.
+    repeats: int = Field(1, ge=1, le=100)
     tasks: tuple[SuiteTask, ...] = Field(min_length=1)
 
     @field_validator("stacks")
