@@ -118,3 +118,9 @@ def test_cli_bad_suite_exits_2_with_one_line(tmp_path):
         " ".join(r.stderr.split()))
     r = cli("run", "--suite", "standard", "--tasks", "nope", "--out", str(tmp_path / "o2"))
     assert r.returncode == 2 and "valid: mnist, fashion-mnist, cifar10" in r.stderr
+
+
+def test_suites_carry_their_repeats_and_the_flag_overrides():
+    assert RunConfig(suite="standard").repeats == 3  # CIs across processes, 3 seeds
+    assert RunConfig(suite="quick").repeats == 1  # fast
+    assert RunConfig(suite="standard", repeats=1).repeats == 1
