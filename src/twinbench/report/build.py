@@ -47,15 +47,16 @@ def load_run(run_dir: Path) -> RunData:
         raise ReportError(f"{run_dir}: no such run folder (a run folder is runs/<run id>/, "
                           f"holding results.json)")
     results, verify = _read(run_dir / "results.json"), _read(run_dir / "verify.json")
-    if results is None and verify is None:
-        raise ReportError(f"{run_dir}: holds neither results.json nor verify.json; "
-                          f"`twinbench run` or `twinbench verify` writes them")
     pipelines = None
     if (run_dir / "pipelines.json").exists():
         try:
             pipelines = json.loads((run_dir / "pipelines.json").read_text())
         except (ValueError, OSError) as e:
             raise ReportError(f"{run_dir / 'pipelines.json'}: unreadable ({e})") from None
+    if results is None and verify is None and pipelines is None:
+        raise ReportError(f"{run_dir}: holds none of results.json, verify.json, "
+                          f"pipelines.json; `twinbench run`, `verify` or `pipelines` writes "
+                          f"them")
     return RunData(run_dir, results, verify, _read(run_dir / "export.json"), pipelines)
 
 
@@ -103,6 +104,21 @@ def scope_sections(data: RunData, groups: list[agg.Group],
     return sections
 
 
+def pipeline_sections(data: RunData) -> list[dict[str, Any]]:
+    """The input-pipeline measurements (pipelines.json) as a section: table and chart."""
+    if not data.pipelines:
+        return []
+    from twinbench.pipelines.report import figure
+
+    try:
+        fig = figure(Results.model_validate(data.pipelines))
+    except ValueError:
+        fig = None
+    return [{"anchor": "pipelines-chart", "title": "Input pipelines (samples/s)",
+             "tables": [], "figures": [fig] if fig is not None else [],
+             "portability": False}]
+
+
 def context(data: RunData) -> dict[str, Any]:
     """Everything the templates show, as plain values and plotly figures."""
     cells: list[Cell] = data.results.cells if data.results else []
@@ -113,12 +129,12 @@ def context(data: RunData) -> dict[str, Any]:
     twins, training = codesize.twin_sources(families), codesize.training_sources()
     verdicts = all_verdicts(groups, cells, portability, twins, training)
     parity_cells = data.verify.cells if data.verify else cells
-    main = data.results or data.verify
+    main = data.results or data.verify or Results.model_validate(data.pipelines)
     nodes = sorted({g.node for g in groups if g.node})
     return {
         "run_id": main.run_id, "run_dir": str(data.run_dir),
         "verdicts": verdicts,
-        "sections": scope_sections(data, groups, portability),
+        "sections": scope_sections(data, groups, portability) + pipeline_sections(data),
         "twins": twins, "training": training,
         "classic": classic_rows(data.results, parity_cells, twins, training, portability,
                                 verdicts),

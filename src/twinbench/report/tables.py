@@ -115,19 +115,29 @@ def scope_tables(gs: list[Group], parity_cells: list[Cell]) -> list[dict]:
 
 
 def pipelines_table(raw: dict | None) -> dict:
-    """pipelines.json (Results-compatible): one row per cell, its scalar metrics."""
+    """pipelines.json: one row per measurement, the columns of `twinbench pipelines`."""
+    from twinbench.pipelines.report import rows as pipeline_rows
+
     if not raw or not isinstance(raw.get("cells"), list):
         return table("Input pipelines", [], [], "not measured in this run: "
-                     "`twinbench pipelines --tasks digits` measures each framework's input "
-                     "pipeline")
-    keys: list[str] = []
-    for c in raw["cells"]:
-        keys += [k for k, v in (c.get("metrics") or {}).items()
-                 if isinstance(v, (int, float, str)) and k not in keys]
-    ident = ["task", "dataset", "model", "stack", "pipeline", "status"]
-    rows = [[c.get(k) for k in ident] + [_scalar((c.get("metrics") or {}).get(k)) for k in keys]
-            for c in raw["cells"] if isinstance(c, dict)]
-    return table("Input pipelines", ident + keys, rows)
+                     "`twinbench pipelines --tasks digits,text` measures each framework's "
+                     "input pipeline, alone and feeding each stack")
+    try:
+        rs = pipeline_rows(Results.model_validate(raw))
+    except ValueError as e:  # an unreadable file: say so, keep the rest of the report
+        return table("Input pipelines", [], [], f"pipelines.json unreadable: {e}")
+    head = ["task", "pipeline", "feeds", "status", "samples/s", "step ms (IQR)",
+            "ms/step (epoch)", "CPU s per 1k samples", "cores busy", "batches",
+            "same loss as numpy", "note"]
+    out = [[r["task"], r["pipeline"], r["stack"] or "(alone)", r["status"],
+            fmt_num(r["samples_per_s"]),
+            "-" if r["step_ms"] is None else f"{r['step_ms']:.2f} ({r['step_ms_iqr']:.2f})",
+            fmt_num(r["ms_per_step_epoch"]), fmt_num(r["cpu_s_per_1k_samples"]),
+            fmt_num(r["cores_busy"]), r["equivalence"],
+            {None: "-", True: "yes", False: "no"}[r["same_loss_as_numpy"]],
+            r["note"] or (r["reason"] or "")] for r in rs]
+    return table("Input pipelines", head, out, "samples/s alone: the ceiling a pipeline puts "
+                 "on training; step ms: the training step fed by it, waiting included")
 
 
 def _scalar(v: Any) -> str:
