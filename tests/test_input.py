@@ -55,3 +55,47 @@ def test_random_run_arguments_give_a_plan_or_one_line_error(args, capsys, tmp_pa
 def test_unknown_command_names_the_valid_ones(capsys):
     code, _, err = call(["nope"], capsys)
     assert code == 2 and "valid: run, latency, verify" in err
+
+
+# --- suite files: random TOML, and well-formed TOML with random or wrong field values ---
+FIELDS = {"name": st.text(max_size=8), "dataset": st.sampled_from(["mnist", "nope", "", "imdb"]),
+          "model": st.sampled_from(["cnn", "bilstm", "resnet", "x"]),
+          "epochs": st.one_of(st.integers(-5, 2000), st.text(max_size=3)),
+          "batch_size": st.one_of(st.integers(-1, 70000), st.floats(allow_nan=True)),
+          "target_accuracy": st.one_of(st.floats(-1, 2, allow_nan=True), st.text(max_size=3)),
+          "bogus": st.integers()}
+
+
+def toml_value(v) -> str:
+    if isinstance(v, str):
+        return '"' + v.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+    if isinstance(v, float) and v != v:
+        return "nan"
+    return repr(v).replace("inf", "inf")
+
+
+task = st.dictionaries(st.sampled_from(sorted(FIELDS)), st.none(), max_size=7).flatmap(
+    lambda keys: st.fixed_dictionaries({k: FIELDS[k] for k in keys}))
+suite_text = st.one_of(
+    st.text(max_size=200),
+    st.builds(lambda name, stacks, tasks: "\n".join(
+        [f"name = {toml_value(name)}", f"stacks = {stacks}"]
+        + [("[[tasks]]\n" + "\n".join(f"{k} = {toml_value(v)}" for k, v in t.items()))
+           for t in tasks]),
+        st.text(max_size=6), st.sampled_from(['[]', '["torch"]', '["nope"]', '"torch"']),
+        st.lists(task, max_size=3)))
+
+
+@settings(max_examples=500, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(text=suite_text)
+def test_random_suite_files_give_a_plan_or_one_line_error(text, capsys, tmp_path):
+    path = tmp_path / "suite.toml"
+    path.write_text(text, encoding="utf-8")
+    code, out, err = call(["run", "--suite", str(path), "--dry-run", "--out",
+                           str(tmp_path / "o"), "--db", str(tmp_path / "h.db")], capsys)
+    assert "Traceback" not in out + err
+    if code != 0:
+        assert code == 2, (text, code, err)
+        lines = err.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error:"), (text, err)
