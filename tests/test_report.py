@@ -145,7 +145,7 @@ def test_not_measured_sections_name_their_command(written):
     md = written[1]["md"].read_text()
     assert "not measured in this run: `twinbench export`" in md
     assert "`twinbench run --target-accuracy 0.9`" in md
-    assert "`twinbench pipelines --tasks digits`" in md
+    assert "`twinbench pipelines --tasks digits,text`" in md
 
 
 def test_hostile_strings_are_escaped_never_raw(written):
@@ -167,21 +167,25 @@ def test_portability_and_pipelines_when_present(tmp_path):
         c.portability = [{"format": "onnx", "runtime": "onnxruntime", "status": "ok"},
                          {"format": "saved", "runtime": "tf", "status": "ok" if ok else "failed"}]
     export.write(run, "export.json")
-    (run / "pipelines.json").write_text(json.dumps({"cells": [
-        {"task": "digits", "stack": "torch", "pipeline": "numpy", "status": "ok",
-         "metrics": {"samples_per_s": 1234.6}}]}))
+    (run / "pipelines.json").write_text(json.dumps({
+        "run_id": "p", "environment": {}, "config": {}, "cells": [
+            {"task": "digits", "model": "-", "stack": "-", "pipeline": "numpy",
+             "measure": "pipeline", "status": "ok",
+             "metrics": {"samples_per_s": {"median": 1234.6}}}]}))
     ctx = context(load_run(run))
     port = next(v for v in ctx["verdicts"] if v.anchor == "v-portability")
     assert port.items[0].winner == "torch" and "torch 2 of 2" in port.items[0].sentence
     assert "keras-jax 1 of 2" in port.items[0].sentence
     assert ctx["sections"][0]["portability"]
-    assert ctx["pipelines"]["rows"] == [["digits", "-", "-", "torch", "numpy", "ok", "1,235"]]
+    (row,) = ctx["pipelines"]["rows"]
+    assert row[:5] == ["digits", "numpy", "(alone)", "ok", "1,235"]
+    assert ctx["sections"][-1]["anchor"] == "pipelines-chart"  # its samples/s chart
 
 
 def test_missing_run_folder_is_a_clear_error(tmp_path):
     with pytest.raises(ReportError, match="no such run folder"):
         load_run(tmp_path / "nope")
-    with pytest.raises(ReportError, match="neither results.json nor verify.json"):
+    with pytest.raises(ReportError, match="none of results.json, verify.json, pipelines.json"):
         load_run(tmp_path)
     (tmp_path / "results.json").write_text("{not json")
     with pytest.raises(ReportError, match="not a twinbench results file"):

@@ -95,7 +95,8 @@ def test_a_suite_gives_the_run_its_tasks_stacks_and_targets(tmp_path, monkeypatc
 
 
 def test_tasks_select_within_the_suite_and_flags_override_it(tmp_path):
-    config = RunConfig(suite="standard", tasks=("imdb", "mnist"), stacks=("torch",), epochs=1)
+    config = RunConfig(suite="standard", tasks=("imdb", "mnist"), stacks=("torch",), epochs=1,
+                       repeats=1)
     assert [c[:3] for c in plan(config).cells] == [("imdb", "imdb", "bilstm"),
                                                    ("mnist", "mnist", "cnn")]
     with pytest.raises(TwinbenchError, match="unknown task 'digits' in suite 'standard'; "
