@@ -4,24 +4,17 @@ process group at the time-out."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from twinbench.runner.local import THREAD_VARS, _describe_rc, _kill_group, stderr_tail
+from twinbench.runner.local import _describe_rc, _kill_group, process_env, stderr_tail
 
 
 def child_env(threads: int, seed: int, keras_backend: str | None) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update({v: str(threads) for v in THREAD_VARS})
-    env["PYTHONHASHSEED"] = str(seed)
-    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # quieter stderr; no effect on numerics
-    env.pop("KERAS_BACKEND", None)
-    if keras_backend:
-        env["KERAS_BACKEND"] = keras_backend
-    return env
+    """The same environment as a cell's (threads, hash seed, Keras backend, no GPU)."""
+    return process_env(threads, seed, keras_backend)
 
 
 def spawn(module: str, job_path: Path, env: dict[str, str], timeout_s: float

@@ -79,7 +79,7 @@ def twin_sources(families: list[str]) -> list[dict]:
 STACKS_DIR = MODELS_DIR.parent / "stacks"
 # The training loop each framework asks its user to write, as twinbench writes it: an
 # explicit loop in PyTorch, `model.fit` in Keras (both include twinbench's step timing).
-TRAINING_CODE = {"PyTorch": ("torch_stack.py", "TorchStack", "train_epoch"),
+TRAINING_CODE = {"PyTorch": ("torch_stack.py", "TorchStack", "train_batches"),  # the loop itself
                  "Keras 3": ("keras_stack.py", "KerasStack", "train_epoch")}
 
 
