@@ -85,6 +85,7 @@ def cli(*args: str) -> subprocess.CompletedProcess:
     (["run", "--tasks", "text", "--dataset", "digits"], "does not fit task 'text'"),
     (["verify", "--models", "nope"], "valid: cnn, bilstm"),
     (["run", "--holdout", "1.5"], "--holdout"),
+    (["run", "--tasks", "[/x]"], "unknown task '[/x]'"),  # text, never rich markup
 ])
 def test_bad_input_is_one_line_and_exit_2(args, needle, tmp_path):
     r = cli(*args, "--out", str(tmp_path))

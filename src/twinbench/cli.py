@@ -21,8 +21,13 @@ err = Console(stderr=True, width=None if sys.stderr.isatty() else 400)
 
 
 def fail(message: str, code: int = 2) -> None:
-    """One line on stderr and a non-zero exit: never a traceback for bad input."""
-    err.print(f"[bold red]error:[/bold red] {message}", highlight=False, soft_wrap=True)
+    """One line on stderr and a non-zero exit: never a traceback for bad input. Newlines
+    that came from the input itself (a name in a suite file) are shown escaped."""
+    from rich.markup import escape  # a name like "[/x]" is text, not markup
+
+    message = message.replace("\r", "\\r").replace("\n", "\\n")
+    err.print(f"[bold red]error:[/bold red] {escape(message)}", highlight=False,
+              soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -131,32 +136,46 @@ def run_config_kwargs(o: dict) -> dict:
 
 
 def _run(options: dict, db: Optional[Path], resume: Optional[str], dry_run: bool) -> None:
-    from twinbench.api import Interrupted, TwinbenchError, plan, resume_plan, run as api_run
+    from twinbench.api import TwinbenchError, plan, resume_plan
     from twinbench.config import RunConfig
 
+    store = None
     try:
         if resume:
             store = _open_store(db)
             planned = resume_plan(store, resume)
         else:
             planned = plan(RunConfig(**run_config_kwargs(options)))  # validates names first
-        if dry_run:
-            console.print(f"plan: {len(planned.cells)} cells -> {planned.out_dir}")
-            return
-        store = store if resume else _open_store(db)
+    except ValidationError as e:
+        fail(_validation_message(e))
+    except TwinbenchError as e:
+        fail(str(e))
+    if dry_run:
+        console.print(f"plan: {len(planned.cells)} cells -> {planned.out_dir}")
+        return
+    store = store or _open_store(db)
+    results = _execute(planned, store)
+    _print_results(results)
+    console.print(f"results: {planned.out_dir / 'results.json'}  (run id {planned.run_id}, "
+                  f"history {store.path})")
+    _report_after_run(planned.out_dir)
+
+
+def _execute(planned, store):
+    """Run a validated plan with a progress display; bad input and interrupts become the
+    one-line error (exit 2, or 130 after Ctrl-C/SIGTERM with the resume command)."""
+    from twinbench.api import Interrupted, TwinbenchError, run as api_run
+
+    try:
         with _progress() as p:
-            results = api_run(planned.config, events=_progress_events(p), planned=planned,
-                              store=store)
+            return api_run(planned.config, events=_progress_events(p), planned=planned,
+                           store=store)
     except ValidationError as e:
         fail(_validation_message(e))
     except TwinbenchError as e:
         fail(str(e))
     except Interrupted as e:
         fail(str(e), code=130)
-    _print_results(results)
-    console.print(f"results: {planned.out_dir / 'results.json'}  (run id {planned.run_id}, "
-                  f"history {store.path})")
-    _report_after_run(planned.out_dir)
 
 
 def _report_after_run(out_dir: Path) -> None:
@@ -204,8 +223,9 @@ def latency(
 ) -> None:
     """Train each twin, then MLPerf LoadGen: SingleStream p90, Server QPS within the p99
     bound (bisection), Offline samples/s, each with LoadGen's VALID/INVALID verdict."""
-    from twinbench.api import Interrupted, TwinbenchError, plan, run as api_run
+    from twinbench.api import TwinbenchError, plan
     from twinbench.config import RunConfig
+    from twinbench.report.console import loadgen_table
 
     kw = dict(tasks=split(tasks), stacks=split(stacks), models=split(models), epochs=epochs,
               out=out, loadgen=True, loadgen_duration_s=duration,
@@ -214,17 +234,11 @@ def latency(
         kw["threads"] = threads
     try:
         planned = plan(RunConfig(**kw))
-        store = _open_store(db)
-        with _progress() as p:
-            results = api_run(planned.config, events=_progress_events(p), planned=planned,
-                              store=store)
     except ValidationError as e:
         fail(_validation_message(e))
     except TwinbenchError as e:
         fail(str(e))
-    except Interrupted as e:
-        fail(str(e), code=130)
-    from twinbench.report.console import loadgen_table
+    results = _execute(planned, _open_store(db))
 
     console.print(loadgen_table(results))
     console.print(f"LoadGen logs: {planned.out_dir / 'cells'}/*/loadgen/")
