@@ -19,11 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-
-def _write(path: Path, manifest: dict) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(manifest, indent=2, default=str))
-    tmp.replace(path)
+from twinbench.runner.cell import write_json_atomic
 
 
 def _folder_bytes(path: Path) -> int:
@@ -81,7 +77,7 @@ def export_all(job, stack, x, manifest: dict, path: Path) -> None:
         folder.mkdir(exist_ok=True)
         artifact = folder / fmt.artifact
         manifest["in_progress"] = fmt.name
-        _write(path, manifest)
+        write_json_atomic(path, manifest)
         if os.environ.get("TWINBENCH_EXPORT_FAULT") == fmt.name:  # test hook: crash here
             os.abort()
         entry: dict = {"versions": {**base, **versions(fmt.packages)}}
@@ -112,14 +108,14 @@ def main(job_path: str) -> int:
     job = ExportJob.model_validate(raw)
     path = job.cell_dir / "manifest.json"
     manifest: dict = {"status": "training", "formats": {}, "in_progress": None}
-    _write(path, manifest)
+    write_json_atomic(path, manifest)
     stack, x = prepare(job, info, manifest)
     manifest["settings"]["foreign_imports_refused"] = list(blocker.attempts)
     sys.meta_path.remove(blocker)  # exporters cross frameworks; nothing is timed from here
     manifest["status"] = "exporting"
     export_all(job, stack, x, manifest, path)
     manifest["status"] = "done"
-    _write(path, manifest)
+    write_json_atomic(path, manifest)
     return 0
 
 

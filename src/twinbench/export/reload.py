@@ -15,6 +15,8 @@ import sys
 import time
 from pathlib import Path
 
+from twinbench.runner.cell import write_json_atomic
+
 FRAMEWORKS = ("torch", "tensorflow", "jax", "keras")
 
 
@@ -98,9 +100,7 @@ def main(job_path: str) -> int:
         result.update(status="failed", reason=first_line(e), error=error_text(e))
     result["foreign_imports_refused"] = list(blocker.attempts)
     result["frameworks_loaded"] = guard.loaded(FRAMEWORKS)
-    tmp = job.result_path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(result, indent=2))
-    tmp.replace(job.result_path)
+    write_json_atomic(job.result_path, result)
     return 0
 
 

@@ -13,6 +13,8 @@ import os
 import sys
 from pathlib import Path
 
+from twinbench.runner.cell import write_json_atomic
+
 FRAMEWORKS = ("torch", "tensorflow", "jax", "keras")
 
 
@@ -35,9 +37,7 @@ def main(job_path: str) -> int:
     result = run_job(job)
     result["settings"]["foreign_imports_refused"] = blocker.attempts
     result["settings"]["foreign_modules_loaded"] = guard.loaded(blocked)
-    tmp = job.result_path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(result, indent=2))
-    tmp.replace(job.result_path)
+    write_json_atomic(job.result_path, result)
     return 0
 
 

@@ -29,6 +29,7 @@ from twinbench.pipelines import PipelineInfo
 from twinbench.pipelines.spec import (
     EpochPlan,
     PipelineData,
+    PlannedDataset,
     encode_texts,
     transform_images,
 )
@@ -132,7 +133,7 @@ def image_layers(data: PipelineData, seed: int, planned: bool) -> list[keras.lay
     return [*layers, norm]
 
 
-class LayersOutside:
+class LayersOutside(PlannedDataset):
     """tf.data: range(N) -> batch -> map(Keras layers, AUTOTUNE) -> prefetch(AUTOTUNE), the
     layers on whole batches as Keras's guide maps them; on any backend (Keras runs its
     preprocessing layers with TensorFlow inside tf.data)."""
@@ -170,17 +171,6 @@ class LayersOutside:
         for layer in self.layers[:-1]:  # shift, flip
             d = layer(d, training=True)
         return self.layers[-1](d["images"]), y  # Normalization
-
-    def iterate(self, plan: EpochPlan):
-        self.plan.assign(plan)
-        return iter(self.dataset)
-
-    def to_numpy(self, batch) -> tuple[np.ndarray, np.ndarray]:
-        return batch[0].numpy(), batch[1].numpy()
-
-    def train(self, stack, plan: EpochPlan, timer: StepTimer) -> float:
-        self.plan.assign(plan)
-        return stack.fit_epoch(self.dataset, self.n, timer)
 
 
 class LayersInside:

@@ -178,3 +178,20 @@ def support_ulps(out: np.ndarray, data: PipelineData, ids: np.ndarray) -> np.nda
 def within_support(out: np.ndarray, data: PipelineData, ids: np.ndarray) -> np.ndarray:
     """(B,) bool: sample b equals, bit for bit, one of its allowed outputs."""
     return support_ulps(out, data, ids) == 0
+
+
+class PlannedDataset:
+    """The epoch methods of a pipeline built on a tf.data `self.dataset` whose random draws
+    come from `self.plan` (tf.Variables): shared by tf.data and Keras-layers-outside.
+    Framework-free itself, so importing it never imports TensorFlow."""
+
+    def iterate(self, plan: EpochPlan):
+        self.plan.assign(plan)
+        return iter(self.dataset)
+
+    def to_numpy(self, batch) -> tuple[np.ndarray, np.ndarray]:
+        return batch[0].numpy(), batch[1].numpy()
+
+    def train(self, stack, plan: EpochPlan, timer) -> float:  # timer: StepTimer
+        self.plan.assign(plan)
+        return stack.fit_epoch(self.dataset, self.n, timer)

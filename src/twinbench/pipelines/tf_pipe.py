@@ -10,15 +10,13 @@ whitespace then yields exactly the tokens `re.findall` finds (tested).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 
 import numpy as np
 import tensorflow as tf
 
 from twinbench.data.text import OOV, PAD, TOKEN_PATTERN
-from twinbench.measure.timing import StepTimer
 from twinbench.pipelines import PipelineInfo
-from twinbench.pipelines.spec import EpochPlan, PipelineData
+from twinbench.pipelines.spec import EpochPlan, PipelineData, PlannedDataset
 
 SEPARATE_TOKENS = r"(" + TOKEN_PATTERN + r")|[^a-z0-9]"
 
@@ -50,7 +48,7 @@ class PlanVariables:
         self.flips.assign(plan.flips)
 
 
-class TfPipeline:
+class TfPipeline(PlannedDataset):
     def __init__(self, info: PipelineInfo, data: PipelineData, batch_size: int) -> None:
         self.data, self.n = data, len(data.y)
         self.plan = PlanVariables(self.n)
@@ -86,17 +84,6 @@ class TfPipeline:
         ids = self.table.lookup(tokens)[: self.data.length]
         ids = tf.pad(ids, [[0, self.data.length - tf.size(ids)]])
         return at_least_one_token(tf.reshape(ids, [self.data.length])), tf.gather(self.y, i)
-
-    def iterate(self, plan: EpochPlan) -> Iterator[tuple[tf.Tensor, tf.Tensor]]:
-        self.plan.assign(plan)
-        return iter(self.dataset)
-
-    def to_numpy(self, batch) -> tuple[np.ndarray, np.ndarray]:
-        return batch[0].numpy(), batch[1].numpy()
-
-    def train(self, stack, plan: EpochPlan, timer: StepTimer) -> float:
-        self.plan.assign(plan)
-        return stack.fit_epoch(self.dataset, self.n, timer)
 
 
 def configure_threads(threads: int) -> None:

@@ -89,17 +89,19 @@ def main(job_path: str) -> int:
         import traceback
 
         traceback.print_exc()
-        _write(job.result_path.with_name("error.json"), {"reason": _reason(e, info)})
+        write_json_atomic(job.result_path.with_name("error.json"), {"reason": _reason(e, info)})
         return 1
     result["settings"]["foreign_imports_refused"] = blocker.attempts
     result["settings"]["foreign_modules_loaded"] = guard.loaded(info.foreign_modules)
-    _write(job.result_path, result)
+    write_json_atomic(job.result_path, result)
     return 0
 
 
-def _write(path: Path, obj: dict) -> None:
+def write_json_atomic(path: Path, obj: dict) -> None:
+    """Temp file, then rename: a reader never sees half a file. Shared by every child
+    process (cells, export, reload, pipelines); stdlib only, so safe before any import."""
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(obj, indent=2))
+    tmp.write_text(json.dumps(obj, indent=2, default=str))
     tmp.replace(path)
 
 
