@@ -5,7 +5,7 @@ valid plan, or one line on stderr and exit 2."""
 from __future__ import annotations
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from twinbench.cli import main
@@ -89,6 +89,9 @@ suite_text = st.one_of(
 @settings(max_examples=500, deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(text=suite_text)
+# CI found this one: "\x85" (NEL) is a line break for str.splitlines, not only "\n".
+@example(text='0=""\n1=[]\n[[tasks]]\n0=0\nname="\x85"')
+@example(text='name = "a\u2028b"\nstacks = ["nope"]')
 def test_random_suite_files_give_a_plan_or_one_line_error(text, capsys, tmp_path):
     path = tmp_path / "suite.toml"
     path.write_text(text, encoding="utf-8")

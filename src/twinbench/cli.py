@@ -21,11 +21,14 @@ err = Console(stderr=True, width=None if sys.stderr.isatty() else 400)
 
 
 def fail(message: str, code: int = 2) -> None:
-    """One line on stderr and a non-zero exit: never a traceback for bad input. Newlines
-    that came from the input itself (a name in a suite file) are shown escaped."""
+    """One line on stderr and a non-zero exit: never a traceback for bad input. Line breaks
+    and other unprintable characters that came from the input itself (a name in a suite
+    file: "\\n", but also "\\x85" or "\\u2028", which str.splitlines also breaks on) are
+    shown escaped."""
     from rich.markup import escape  # a name like "[/x]" is text, not markup
 
-    message = message.replace("\r", "\\r").replace("\n", "\\n")
+    message = "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii")
+                      for c in message)
     err.print(f"[bold red]error:[/bold red] {escape(message)}", highlight=False,
               soft_wrap=True)
     raise typer.Exit(code)
