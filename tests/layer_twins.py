@@ -84,8 +84,9 @@ def lstm() -> dict[str, float]:
     back = layout.lstm_from_torch(conv)
     return {"lstm": diff(k(x), h[0]),
             "lstm_trainable_params_diff": float(abs(trainable - k.count_params())),
-            "lstm_roundtrip": float(max(np.abs(a - b).max() for a, b in
-                                        zip(back, (w["kernel"], w["recurrent_kernel"], w["bias"]))))}
+            "lstm_roundtrip": float(max(
+                np.abs(a - b).max()
+                for a, b in zip(back, (w["kernel"], w["recurrent_kernel"], w["bias"]))))}
 
 
 def gru() -> dict[str, float]:

@@ -62,7 +62,8 @@ FIELDS = {"name": st.text(max_size=8), "dataset": st.sampled_from(["mnist", "nop
           "model": st.sampled_from(["cnn", "bilstm", "resnet", "x"]),
           "epochs": st.one_of(st.integers(-5, 2000), st.text(max_size=3)),
           "batch_size": st.one_of(st.integers(-1, 70000), st.floats(allow_nan=True)),
-          "target_accuracy": st.one_of(st.floats(-1, 2), st.just(float("nan")), st.text(max_size=3)),
+          "target_accuracy": st.one_of(st.floats(-1, 2), st.just(float("nan")),
+                                       st.text(max_size=3)),
           "bogus": st.integers()}
 
 

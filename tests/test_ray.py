@@ -16,7 +16,7 @@ from twinbench.config import RunConfig
 
 ray = pytest.importorskip("ray", reason="Ray not installed: pip install 'twinbench[ray]'")
 
-from twinbench.runner import ray_executor as rx  # after the skip
+from twinbench.runner import ray_executor as rx  # noqa: E402 (after the skip)
 
 HERE = Path(__file__).parent
 

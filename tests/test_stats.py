@@ -40,7 +40,15 @@ def test_time_calls_requires_two_warmups_and_counts_calls():
 
 
 # --- bootstrap, Mann-Whitney, CV: values worked out by hand ---
-from twinbench.measure.stats import bootstrap_ci, cv, mann_whitney, significant, summarize  # noqa: E402
+from twinbench.measure.stats import (  # noqa: E402
+    bootstrap_ci,
+    ci95,
+    cv,
+    mann_whitney,
+    significant,
+    summarize,
+    t_ci,
+)
 
 
 def test_mann_whitney_by_hand():
@@ -65,6 +73,31 @@ def test_bootstrap_ci_by_hand():
     assert bootstrap_ci(x, seed=3) == bootstrap_ci(x, seed=3)
     lo, hi = bootstrap_ci(x, seed=3)
     assert min(x) <= lo <= 4.0 <= hi <= max(x)  # median 4 lies inside
+
+
+def test_t_ci_by_hand():
+    # [1, 2, 3]: mean 2, s = 1, t(0.975, 2 df) = 4.302653 (the t table), half width
+    # 4.302653 * 1 / sqrt(3) = 2.484138
+    lo, hi = t_ci([1.0, 2.0, 3.0])
+    assert lo == pytest.approx(2 - 2.484138, abs=1e-6) and hi == pytest.approx(2 + 2.484138,
+                                                                                abs=1e-6)
+    # [10, 12]: mean 11, s = sqrt(2), t(0.975, 1 df) = 12.706205, half 12.706205 * sqrt(2) / sqrt(2)
+    assert t_ci([10.0, 12.0]) == pytest.approx((11 - 12.706205, 11 + 12.706205), abs=1e-5)
+    assert t_ci([5.0, 5.0, 5.0]) == (5.0, 5.0) and t_ci([5.0]) is None
+
+
+def test_small_samples_get_a_t_interval_because_the_bootstrap_undercovers():
+    # The bootstrap of 3 values is [min, max], which covers the median with probability
+    # 1 - 2 * 0.5**3 = 75%, not 95%: below 6 values the CI is Student-t, and says so.
+    x3 = [2279.0, 2147.0, 2408.0]
+    assert bootstrap_ci(x3, seed=0) == (2147.0, 2408.0)
+    ci, method = ci95(x3)
+    assert method.startswith("Student-t") and ci == t_ci(x3)
+    assert ci[0] < min(x3) and ci[1] > max(x3)
+    x6 = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]
+    assert ci95(x6, seed=2) == (bootstrap_ci(x6, seed=2), "bootstrap percentile (median)")
+    s = summarize(x3, spans="repeats across processes")
+    assert s["ci95"] == list(t_ci(x3)) and s["ci_method"] == method
 
 
 def test_cv_and_noise_flag_by_hand():

@@ -189,12 +189,14 @@ def submission(p: Plan, cell: CellKey, data: dict[str, Path], mode: str, level: 
     return Submission(cell, job, STACKS[stack], cell_dir)
 
 
-def make_executor(config: RunConfig) -> Executor:
+def make_executor(config: RunConfig, mode: str = "full") -> Executor:
+    """Timed cells ("full") run one at a time; parity probes `config.probe_jobs` at once."""
     if config.executor == "ray":
         from twinbench.runner.ray_executor import RayExecutor
 
         return RayExecutor(config.ray_address, memory_mb=config.cell_memory_mb)
-    return LocalExecutor(memory_mb=config.cell_memory_mb)
+    jobs = config.probe_jobs if mode == "probe" else 1
+    return LocalExecutor(memory_mb=config.cell_memory_mb, jobs=jobs)
 
 
 def to_cell(key: CellKey, raw: dict) -> Cell:
@@ -239,7 +241,7 @@ def _execute_all(p: Plan, keys: list[CellKey], events: Events, data: dict[str, P
             events.on_cell_end(skipped)
         else:
             subs.append(submission(p, key, data, mode, level, folder))
-    executor = make_executor(p.config)
+    executor = make_executor(p.config, mode)
     try:
         announce = lambda sub: events.on_cell_start("/".join(sub.key[:3]), sub.key[3])  # noqa: E731
         for sub, raw in executor.run(subs, p.config.cell_timeout_s, announce):

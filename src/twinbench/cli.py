@@ -98,6 +98,8 @@ def run(
     cell_timeout: float = typer.Option(900.0, help="Seconds before a cell is killed."),
     cell_memory_mb: Optional[float] = typer.Option(None, help="Kill a cell whose RSS passes "
                                                    "this many MB."),
+    probe_jobs: int = typer.Option(1, help="Parity probes (untimed) run at once; timed "
+                                   "cells always run one at a time."),
     latency_calls: int = typer.Option(300, help="Timed batch-1 calls per inference path."),
     latency_budget: float = typer.Option(2.0, help="Seconds of timed calls per path before it "
                                          "stops short of --latency-calls (slow eager paths)."),
@@ -127,7 +129,7 @@ def run_config_kwargs(o: dict) -> dict:
     kw = dict(models=split(o["models"]), cell_timeout_s=o["cell_timeout"],
               latency_budget_s=o["latency_budget"])
     for k in ("dataset", "data_dir", "holdout", "epochs", "batch_size", "seed",
-              "target_accuracy", "out", "cell_memory_mb", "latency_calls",
+              "target_accuracy", "out", "cell_memory_mb", "probe_jobs", "latency_calls",
               "latency_bound_ms", "loadgen", "device", "executor", "ray_address", "export"):
         kw[k] = o[k]
     given = dict(tasks=split(o["tasks"]), stacks=split(o["stacks"]), threads=o["threads"],
@@ -268,6 +270,8 @@ def verify(
     threads: Optional[int] = typer.Option(None, help="Threads per cell [default: all CPUs]."),
     out: Optional[Path] = typer.Option(None, help="Output folder [default: runs/<run id>]."),
     cell_timeout: float = typer.Option(900.0, help="Seconds before a cell is killed."),
+    jobs: int = typer.Option(1, help="Cells run at once (nothing is timed; each cell's "
+                             "threads share the CPUs)."),
 ) -> None:
     """Prove the twins equal: parameter count, forward, loss, gradients, optimizer steps
     and a 10-step loss trajectory, each stack against the torch twin. Exit 1 on failure."""
@@ -276,7 +280,8 @@ def verify(
     from twinbench.config import RunConfig
     from twinbench.report.console import parity_table
 
-    kwargs = dict(stacks=split(stacks), seed=seed, out=out, cell_timeout_s=cell_timeout)
+    kwargs = dict(stacks=split(stacks), seed=seed, out=out, cell_timeout_s=cell_timeout,
+                  probe_jobs=jobs)
     if threads is not None:
         kwargs["threads"] = threads
     try:

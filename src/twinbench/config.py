@@ -73,6 +73,9 @@ class RunConfig(BaseModel):
     # cell early with status "diverged".
     divergence_factor: float = Field(10.0, gt=1)
     device: Literal["cpu", "cuda"] = "cpu"
+    # Parity probes (untimed) that may run at once on this machine. Timed cells always run
+    # one at a time: they need the CPUs to themselves.
+    probe_jobs: int = Field(1, ge=1, le=64)
     executor: Literal["local", "ray"] = "local"
     ray_address: str | None = None  # None with executor "ray": start a local Ray
     # MLPerf LoadGen phase after training (short durations in `run`; see `latency`).

@@ -27,6 +27,11 @@ def median_iqr(values: Sequence[float]) -> dict[str, float]:
 # --- Uncertainty and comparison (issue 5). scipy is the well-kept reference for both. ---
 
 NOISE_CV = 0.10  # coefficient of variation above which a metric is flagged as noisy
+# Below 6 values no distribution-free 95% CI of a median exists: the widest one, [min, max],
+# covers it with probability 1 - 2 * 0.5**n (75% at n = 3, 93.75% at n = 5), and the
+# percentile bootstrap of the median gives about that interval. From 6 on, [min, max]
+# covers 96.9%, and the bootstrap is used.
+MIN_N_BOOTSTRAP = 6
 
 
 def bootstrap_ci(values: Sequence[float], level: float = 0.95, n_resamples: int = 2000,
@@ -46,6 +51,29 @@ def bootstrap_ci(values: Sequence[float], level: float = 0.95, n_resamples: int 
     res = st.bootstrap((arr,), np.median, confidence_level=level, n_resamples=n_resamples,
                        method="percentile", rng=np.random.default_rng(seed), vectorized=True)
     return float(res.confidence_interval.low), float(res.confidence_interval.high)
+
+
+def t_ci(values: Sequence[float], level: float = 0.95) -> tuple[float, float] | None:
+    """Student-t CI of the mean: mean +- t(1 - (1 - level) / 2, n - 1) * s / sqrt(n).
+
+    It holds its level when the values are normally distributed around a common centre
+    (then mean = median); it is what a 95% CI from 3 fresh-process repeats can honestly be.
+    None for fewer than 2 values."""
+    from scipy import stats as st
+
+    arr = np.asarray(values, dtype=float)
+    if arr.size < 2:
+        return None
+    half = float(st.t.ppf(0.5 + level / 2, arr.size - 1) * arr.std(ddof=1) / np.sqrt(arr.size))
+    return float(arr.mean()) - half, float(arr.mean()) + half
+
+
+def ci95(values: Sequence[float], seed: int = 0) -> tuple[tuple[float, float] | None, str]:
+    """The 95% CI of a sample's centre and the method that gave it: the percentile
+    bootstrap of the median from MIN_N_BOOTSTRAP values on, Student-t below (see there)."""
+    if len(values) >= MIN_N_BOOTSTRAP:
+        return bootstrap_ci(values, seed=seed), "bootstrap percentile (median)"
+    return t_ci(values), f"Student-t (n < {MIN_N_BOOTSTRAP}, assumes normal noise)"
 
 
 def mann_whitney(a: Sequence[float], b: Sequence[float]) -> dict[str, float]:
@@ -72,14 +100,16 @@ def cv(values: Sequence[float]) -> float:
 
 
 def summarize(values: Sequence[float], spans: str, seed: int = 0) -> dict:
-    """Median, IQR, bootstrap 95% CI and the noise flag of one metric's sample.
+    """Median, IQR, 95% CI (`ci95()`: bootstrap, or Student-t for small samples) and the
+    noise flag of one metric's sample.
 
     `spans` says what the sample is: "steps within one process" or "repeats across
     processes" — a CI over steps says nothing about process-to-process variation.
     """
     out: dict = {**median_iqr(values), "spans": spans}
-    ci = bootstrap_ci(values, seed=seed)
+    ci, method = ci95(values, seed=seed)
     out["ci95"] = list(ci) if ci else None
+    out["ci_method"] = method if ci else None
     out["cv"] = cv(values)
     out["noisy"] = out["cv"] > NOISE_CV
     return out

@@ -1,3 +1,4 @@
+# ruff: noqa: E501 (the docstring's layer table reads best unwrapped)
 """Framework-free conversions between the canonical weight layout and PyTorch's.
 
 The canonical layout is Keras's (channels-last): Dense kernel (in, out), Conv2D kernel

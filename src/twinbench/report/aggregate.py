@@ -184,6 +184,7 @@ def _raw_summary(raw: list[float], metric: Metric) -> dict:
     ci = percentile_ci(raw, _q(metric))
     c = cv(raw)
     return {**median_iqr(raw), "spans": spans, "ci95": list(ci) if ci else None, "cv": c,
+            "ci_method": f"bootstrap percentile (p{_q(metric):g})" if ci else None,
             "noisy": c > NOISE_CV, "value": float(np.percentile(raw, _q(metric)))}
 
 
@@ -206,7 +207,8 @@ def _summary(group: Group, metric: Metric) -> dict | None:
     elif raw := group.raw(metric):
         out = _raw_summary(raw, metric)
     else:
-        out = {"median": vals[0], "iqr": None, "n": 1, "ci95": None, "cv": None,
+        out = {"median": vals[0], "iqr": None, "n": 1, "ci95": None, "ci_method": None,
+               "cv": None,
                "noisy": False, "value": vals[0],
                "spans": "one value, no CI"}
     out["repeats"] = len(vals)

@@ -101,10 +101,11 @@ def _ci(s: dict) -> str:
 
 def repeats_table(results: Results) -> Table:
     """Per twin over its repeats: train throughput (median of the per-repeat medians, its
-    bootstrap 95% CI across processes, noise flag), accuracy and time to accuracy."""
+    95% CI across processes, noise flag), accuracy and time to accuracy."""
     from twinbench.measure.stats import summarize, time_to_accuracy_score
 
-    table = Table(title="repeats (fresh processes; CI spans repeats across processes)")
+    table = Table(title="repeats (fresh processes; the 95% CI spans repeats across processes: "
+                  "Student-t below 6 repeats, else bootstrap)")
     for col in ("task", "model", "stack", "n", "train samples/s median", "95% CI", "CV",
                 "acc median", "time to acc (s)"):
         table.add_column(col, overflow="fold")

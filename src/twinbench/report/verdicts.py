@@ -61,7 +61,9 @@ def fmt_value(s: dict, m: Metric, short: bool = False) -> str:
         return f"{fmt_num(s['value'])} [{fmt_num(lo)}–{fmt_num(hi)} {s['spans'].split()[0]}]"
     if s.get("ci95"):
         lo, hi = s["ci95"]
-        return f"{fmt_num(s['value'])}{unit} (95% CI {fmt_num(lo)}–{fmt_num(hi)}, {s['spans']})"
+        how = f", {s['ci_method']}" if s.get("ci_method") else ""
+        return (f"{fmt_num(s['value'])}{unit} (95% CI {fmt_num(lo)}–{fmt_num(hi)}, "
+                f"{s['spans']}{how})")
     return f"{fmt_num(s['value'])}{unit} ({s['spans']})"
 
 

@@ -40,12 +40,14 @@ class Executor(Protocol):
 
 
 class LocalExecutor:
-    """One cell at a time on this machine: timed cells never share the CPUs."""
+    """Cells on this machine, each in a fresh process. `jobs` = 1 (always, for timed
+    cells): one at a time, so they never share the CPUs. `jobs` > 1 is for untimed parity
+    probes only: that many processes at once, each watched from a thread of the driver."""
 
     name = "local"
 
-    def __init__(self, memory_mb: float | None = None) -> None:
-        self.memory_mb = memory_mb
+    def __init__(self, memory_mb: float | None = None, jobs: int = 1) -> None:
+        self.memory_mb, self.jobs = memory_mb, jobs
 
     def run(self, subs: list[Submission], timeout_s: float,
             on_start: Callable[[Submission], None] = lambda s: None,
@@ -54,10 +56,39 @@ class LocalExecutor:
         from twinbench.runner.local import run_cell
 
         node = node_fingerprint()  # every cell runs on this machine
+        if self.jobs > 1:
+            yield from self._run_concurrently(subs, timeout_s, on_start, node)
+            return
         for s in subs:
             on_start(s)
             raw = run_cell(s.job, s.info, s.cell_dir, timeout_s, memory_mb=self.memory_mb)
             yield s, {**raw, "node": node}
+
+    def _run_concurrently(self, subs: list[Submission], timeout_s: float,
+                          on_start: Callable[[Submission], None], node: dict,
+                          ) -> Iterator[tuple[Submission, dict]]:
+        import threading
+        from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+
+        from twinbench.runner.local import run_cell
+
+        stop = threading.Event()  # an interrupted driver kills every running cell
+        pending = list(subs)
+        pool = ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="cell")
+        running: dict = {}
+        try:
+            while pending or running:
+                while pending and len(running) < self.jobs:
+                    s = pending.pop(0)
+                    on_start(s)  # in the driver's thread: progress bars are not thread-safe
+                    running[pool.submit(run_cell, s.job, s.info, s.cell_dir, timeout_s,
+                                        memory_mb=self.memory_mb, stop=stop)] = s
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for f in done:
+                    yield running.pop(f), {**f.result(), "node": node}
+        finally:
+            stop.set()
+            pool.shutdown(wait=True, cancel_futures=True)
 
     def close(self) -> None:
         pass

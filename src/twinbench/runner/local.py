@@ -1,4 +1,4 @@
-"""Runs each cell in its own freshly spawned Python process, one at a time.
+"""Runs each cell in its own freshly spawned Python process (timed cells one at a time).
 
 A fresh interpreter per cell (as optimum-benchmark does) means no framework state,
 thread pool, compile cache or imported module leaks from one stack into another.
@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -86,8 +87,10 @@ def group_rss_mb(pid: int) -> float:
     return total / 2**20
 
 
-def _watch(proc: subprocess.Popen, timeout_s: float, memory_mb: float | None) -> str | None:
-    """Wait for the cell; kill it past the timeout or the memory limit. Returns the reason
+def _watch(proc: subprocess.Popen, timeout_s: float, memory_mb: float | None,
+           stop: threading.Event | None = None) -> str | None:
+    """Wait for the cell; kill it past the timeout or the memory limit, or when `stop` is
+    set (the driver was interrupted while this runs in a worker thread). Returns the reason
     it failed, or None when it exited 0. Any exception here (Ctrl-C) kills it too."""
     deadline = time.monotonic() + timeout_s
     try:
@@ -95,6 +98,9 @@ def _watch(proc: subprocess.Popen, timeout_s: float, memory_mb: float | None) ->
             rc = proc.poll()
             if rc is not None:
                 return None if rc == 0 else f"cell process exited with {_describe_rc(rc)}"
+            if stop is not None and stop.is_set():
+                _kill_group(proc)
+                return "interrupted"
             if time.monotonic() > deadline:
                 _kill_group(proc)
                 return f"timed out after {timeout_s:g} s (--cell-timeout)"
@@ -112,7 +118,8 @@ def _watch(proc: subprocess.Popen, timeout_s: float, memory_mb: float | None) ->
 
 def run_cell(job: CellJob, info: StackInfo | None, cell_dir: Path, timeout_s: float,
              memory_mb: float | None = None, die_with_parent: bool = False,
-             entry: str = "twinbench.runner.cell", env: dict[str, str] | None = None) -> dict:
+             entry: str = "twinbench.runner.cell", env: dict[str, str] | None = None,
+             stop: threading.Event | None = None) -> dict:
     """Spawn the cell and wait. Returns the cell's result dict or a `failed` record.
     `entry` and `env`: another measurement's module and environment (pipelines).
 
@@ -138,7 +145,7 @@ def run_cell(job: CellJob, info: StackInfo | None, cell_dir: Path, timeout_s: fl
             env=env, stdout=out, stderr=err,
             stdin=subprocess.DEVNULL, start_new_session=True,  # own group: kill takes all
         )
-        reason = _watch(proc, timeout_s, memory_mb)
+        reason = _watch(proc, timeout_s, memory_mb, stop)
     wall = time.perf_counter() - t0
     if reason is None and job.result_path.exists():
         raw = json.loads(job.result_path.read_text())

@@ -92,9 +92,9 @@ PROBE_DATASET = "digits-8x8"
 # (measured), though their gradients agree to 1e-5 at every step and their SGD
 # trajectories to 1e-6 (likely cause, not proven: inductor's float32 reductions round
 # differently from eager CPU BatchNorm, which accumulates in double; Adam's normalised
-# steps amplify that in small gradient elements). The Keras twins stay within 3e-5. A semantic difference in the
-# optimizer is caught at step 1 by adam_update_rel (1e-3), a BatchNorm one by
-# moving_stats_rel.
+# steps amplify that in small gradient elements). The Keras twins stay within 3e-5.
+# A semantic difference in the optimizer is caught at step 1 by adam_update_rel (1e-3),
+# a BatchNorm one by moving_stats_rel.
 PARITY_TOLERANCES = {"loss_10_steps_max_rel": 5e-2}
 
 
