@@ -51,3 +51,18 @@ def test_transformer_matches_except_the_attention_products():
     attention = spec.blocks * 2 * 2 * spec.length ** 2 * spec.dim
     assert counted("transformer", spec, ids) == pytest.approx(
         2 * (spec.forward_flops() - attention), rel=0.01)
+
+
+def test_best_peak_and_efficiency_by_hand():
+    from twinbench.measure.peak import best_peak, efficiency
+
+    low = {"gflops_s": 105.0, "n": 1024, "blas": "x", "method": "best of 10"}
+    high = {"gflops_s": 200.0, "n": 1024, "blas": "x", "method": "best of 10"}
+    peak = best_peak(low, high)
+    assert peak["gflops_s"] == 200.0 and peak["readings_gflops_s"] == [105.0, 200.0]
+    assert "higher of 2 readings" in peak["method"]
+    # 1e6 FLOPs/sample: training 3e6 x 1e4 samples/s = 30 GFLOP/s = 15% of 200;
+    # inference 1e6 x 5e4 = 50 GFLOP/s = 25%
+    e = efficiency(1e6, 1e4, 5e4, peak)
+    assert e["train_gflops_s"] == pytest.approx(30.0) and e["train_pct_peak"] == pytest.approx(15.0)
+    assert e["infer_gflops_s"] == pytest.approx(50.0) and e["infer_pct_peak"] == pytest.approx(25.0)

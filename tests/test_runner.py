@@ -52,6 +52,9 @@ def test_full_cell_reports_every_contract_metric(crash_run):
     # dense 2*1600*10 = 32,000
     assert m["flops"]["forward_per_sample"] == 4_881_920
     assert 0 < m["flops"]["train_pct_peak"] and m["flops"]["peak_gflops_s"] > 0
+    # two peak readings (cell start, after the timed work), the higher kept
+    readings = m["flops"]["peak_readings_gflops_s"]
+    assert len(readings) == 2 and m["flops"]["peak_gflops_s"] == max(readings)
     assert len(m["samples"]["train_samples_per_s"]) == m["train_samples_per_s"]["n"]
 
 
