@@ -86,3 +86,34 @@ def test_bad_input_is_one_line_exit_2(base, tmp_path):
 def test_ratio_ci_by_construction():
     assert ratio_ci([1.0, 1.0, 1.0], [2.0, 2.0, 2.0], 50) == [2.0, 2.0]
     assert ratio_ci([1.0], [2.0, 2.0], 50) is None
+
+
+def _recentred(res, centres: dict[int, float]):
+    """torch's repeat r re-drawn around centres[r] (1% step noise)."""
+    import numpy as np
+
+    for c in res.cells:
+        if c.stack == "torch" and c.repeat in centres:
+            tp = np.random.default_rng(c.repeat).normal(centres[c.repeat], 0.01 * centres[c.repeat],
+                                                        200)
+            c.metrics["samples"]["train_samples_per_s"] = tp.tolist()
+            c.metrics["train_samples_per_s"]["median"] = float(np.median(tp))
+    return res
+
+
+def test_overlapping_repeats_are_not_a_regression(tmp_path):
+    # Run B's torch repeats centre on 900, 900, 1100, run A's on 1000, 1000, 1300: the
+    # medians differ by 10% and the pooled steps at a tiny p, but B's third process beats
+    # two of A's. Process-to-process variation: beyond the threshold, not a regression.
+    a = write_run(tmp_path / "a", _recentred(results(CENTRES, repeats=3),
+                                             {0: 1000.0, 1: 1000.0, 2: 1300.0}))
+    b = write_run(tmp_path / "b", _recentred(results(CENTRES, repeats=3),
+                                             {0: 900.0, 1: 900.0, 2: 1100.0}))
+    out = compare_runs(a, b)
+    row = next(r for r in out["rows"] if r["stack"] == "torch"
+               and r["metric"] == "train_samples_per_s")
+    assert row["ratio"] == pytest.approx(0.9, rel=0.02) and row["p"] < 1e-6
+    assert not row["significant"] and "per-repeat values overlap" in row["basis"]
+    assert row["verdict"] == "beyond threshold, not significant"
+    assert ("torch", "train_samples_per_s") not in {
+        (r["stack"], r["metric"]) for r in out["regressions"]}

@@ -86,6 +86,28 @@ def test_test_basis_per_repeat_from_five_repeats_else_pooled_samples():
     assert untested["p"] is None and untested["winner"] is None
 
 
+def test_pooled_samples_need_separated_repeats_for_a_winner():
+    # a's repeats centre on 1000, 1000, 1300 and b's on 960, 960, 1100 (1% step noise):
+    # the pooled steps differ at a tiny p and the medians by 4%, but b's third process
+    # beats two of a's: process-to-process variation, not a winner.
+    res = results({"a": (1000.0, 1.0), "b": (960.0, 1.0)}, repeats=3, spread=0.01)
+    centres = {("a", 2): 1300.0, ("b", 2): 1100.0}
+    for c in res.cells:
+        centre = centres.get((c.stack, c.repeat))
+        if centre:
+            tp = np.random.default_rng(c.repeat).normal(centre, 0.01 * centre, 200)
+            c.metrics["samples"]["train_samples_per_s"] = tp.tolist()
+            c.metrics["train_samples_per_s"]["median"] = float(np.median(tp))
+    g = groups_of(res)
+    cmp = agg.compare(g["a"], g["b"], TRAIN)
+    assert cmp["p"] < 1e-6 and cmp["ratio"] > 1.03
+    assert not cmp["significant"] and cmp["winner"] is None
+    assert "per-repeat values overlap" in cmp["basis"]
+    # fully separated repeats (a 1000 vs b 900, three each) keep their winner
+    g3 = groups_of(results({"a": (1000.0, 1.0), "b": (900.0, 1.0)}, repeats=3))
+    assert agg.compare(g3["a"], g3["b"], TRAIN)["winner"] == "a"
+
+
 def test_noise_warning_above_ten_percent_cv():
     noisy = agg.group_cells(results({"a": (1000.0, 1.0)}, spread=0.2).cells)
     quiet = agg.group_cells(results({"a": (1000.0, 1.0)}, spread=0.02).cells)

@@ -28,6 +28,10 @@ from twinbench.results import Cell
 
 # Mann-Whitney on n <= 4 values a side cannot reach p < 0.01 (4 vs 4: p >= 2/70), so per-repeat
 # values are the tested sample only from 5 repeats on; below that the pooled raw samples are.
+# Pooled samples of several processes are not independent: a process that ran slow shifts
+# all of its steps, and the pooled p counts them as separate evidence (two runs of the same
+# torch cell gave p = 6e-93, measured). So with 2 to 4 repeats a side, a winner also needs
+# every repeat of it to beat every repeat of the other.
 REPEATS_FOR_TEST = 5
 COMPARED_STATUS = "ok"  # unverified / diverged / failed cells are shown, never compared
 
@@ -230,6 +234,18 @@ def tested_samples(ga: Group, gb: Group, metric: Metric) -> tuple[list, list, st
     return None
 
 
+OVERLAP_NOTE = ("not significant: the per-repeat values overlap, so the processes differ as "
+                "much as the stacks")
+
+
+def repeats_overlap(ga: Group, gb: Group, metric: Metric, basis: str) -> bool:
+    """A pooled test between groups of 2 or more repeats whose per-repeat values overlap:
+    its p says nothing (see REPEATS_FOR_TEST)."""
+    va, vb = ga.values(metric), gb.values(metric)
+    return (basis.startswith("pooled") and min(len(va), len(vb)) >= 2
+            and not (min(va) > max(vb) or max(va) < min(vb)))
+
+
 def compare(ga: Group, gb: Group, metric: Metric) -> dict | None:
     """a vs b on one metric: ratio of headline values (a / b), Mann-Whitney p on the
     samples `tested_samples` picks, the significance rule, and the better stack when the
@@ -250,6 +266,8 @@ def compare(ga: Group, gb: Group, metric: Metric) -> dict | None:
     out.update(p=test["p"], basis=basis, n_a=test["n_a"], n_b=test["n_b"],
                test="two-sided Mann-Whitney U")
     out["significant"] = significant({"p": test["p"], "ratio": ratio})
+    if out["significant"] and repeats_overlap(ga, gb, metric, basis):
+        out["significant"], out["basis"] = False, f"{basis}; {OVERLAP_NOTE}"
     if out["significant"]:
         a_better = (ratio > 1) == metric.higher_is_better
         out["winner"] = ga.stack if a_better else gb.stack

@@ -12,9 +12,11 @@ import numpy as np
 from twinbench.measure.stats import mann_whitney, significant
 from twinbench.report.aggregate import (
     METRICS,
+    OVERLAP_NOTE,
     Group,
     Metric,
     group_cells,
+    repeats_overlap,
     summary,
     tested_samples,
 )
@@ -76,6 +78,8 @@ def compare_metric(ga: Group, gb: Group, m: Metric, threshold: float) -> dict | 
         test = mann_whitney(xb, xa)
         row.update(ci95=ratio_ci(xa, xb, q), p=test["p"], basis=basis,
                    significant=significant({"p": test["p"], "ratio": ratio}))
+        if row["significant"] and repeats_overlap(ga, gb, m, basis):
+            row["significant"], row["basis"] = False, f"{basis}; {OVERLAP_NOTE}"
     worse = ratio < 1 - threshold if m.higher_is_better else ratio > 1 + threshold
     better = ratio > 1 + threshold if m.higher_is_better else ratio < 1 - threshold
     tested = row["p"] is not None
