@@ -302,3 +302,19 @@ def test_report_rows_and_chart_come_from_the_results(torch_run):
     pytest.importorskip("plotly")
     fig = figure(results)
     assert {t.name for t in fig.data} == {"(alone)", "torch"}
+
+
+def test_a_pydataset_with_workers_trains_like_numpy(tmp_path):
+    """Keras 3.15's fit peeks one batch to build an unbuilt loss; from a PyDataset with
+    workers that batch was then trained last (order 1..n-1, 0) and the loss differed from
+    numpy's. KerasStack.prepare_fit builds it first: the same losses, to the last bit."""
+    pytest.importorskip("keras")
+    from twinbench.pipelines.api import run
+
+    results = run(tasks=("digits",), stacks=("keras-torch",), threads=1, samples=96,
+                  epochs=2, pipelines=("numpy", "keras-pydataset-2"),
+                  out=tmp_path, measure="train")
+    trained = [c for c in results.cells if c.stack == "keras-torch"]
+    assert [c.status for c in trained] == ["ok", "ok"], [c.reason for c in trained]
+    a, b = (c.metrics["epochs"] for c in trained)
+    assert [e["train_loss"] for e in a] == [e["train_loss"] for e in b]

@@ -57,6 +57,7 @@ class Batches(keras.utils.PyDataset):
 class PyDatasetPipeline:
     def __init__(self, info: PipelineInfo, data: PipelineData, batch_size: int) -> None:
         self.ds, self.n = Batches(data, batch_size, info.workers), len(data.y)
+        self.fit_prepared = False
         self.settings = {"workers": info.workers, "use_multiprocessing": False,
                          "max_queue_size": 10, "transforms": "numpy, per batch"}
 
@@ -77,6 +78,9 @@ class PyDatasetPipeline:
 
     def train(self, stack, plan: EpochPlan, timer: StepTimer) -> float:
         self.ds.plan = plan
+        if not self.fit_prepared:  # see KerasStack.prepare_fit: keeps batch 0 first
+            stack.prepare_fit(*self.ds[0])
+            self.fit_prepared = True
         return stack.fit_epoch(self.ds, self.n, timer)
 
 

@@ -119,6 +119,13 @@ class KerasStack:
                               verbose=0, callbacks=[clock])
         return float(hist.history["loss"][-1])
 
+    def prepare_fit(self, x: np.ndarray, y: np.ndarray) -> None:
+        """Build the compiled loss and metrics from one batch (test_on_batch: no weight
+        changes). Otherwise fit's first call peeks one batch of its input to build them,
+        and from a PyDataset with workers that batch is trained last in the epoch
+        (Keras 3.15, measured: order 1..n-1, 0)."""
+        self.model.test_on_batch(x, y)
+
     def fit_epoch(self, data: Any, n: int, timer: StepTimer) -> float:
         """One epoch from an input pipeline that batches itself (tf.data, PyDataset, torch
         DataLoader; `n` samples), timed as `train_epoch`. shuffle=False: fit's default
