@@ -79,8 +79,11 @@ class TorchStack:
                 "torch.num_interop_threads": torch.get_num_interop_threads()}
 
     def to_native(self, x: np.ndarray) -> np.ndarray:
-        if x.ndim == 4:  # images: NHWC -> NCHW
-            return np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+        if x.ndim == 4:  # images: NHWC -> NCHW, (N, H, W, C) -> (N, C, H, W)
+            # copy(), not ascontiguousarray: with C = 1 numpy calls the transposed view
+            # contiguous and keeps its strides, which torch reads as channels-last and
+            # convolves with another kernel (about 3e-7 apart, measured).
+            return x.transpose(0, 3, 1, 2).copy(order="C")
         return x
 
     def _new_model(self, weights: dict[str, np.ndarray], spec: object = None
