@@ -48,6 +48,8 @@ def test_full_cell_reports_every_contract_metric(crash_run):
                                                                                    "INVALID")
     assert lg["server"]["bound_ms"] == 10.0 and len(lg["server"]["bisection"]) == 2
     assert lg["offline"]["samples_per_s"] > 0
+    # the query is sized from twice the measured b256 pilot (a slower pilot ends it early)
+    assert lg["offline"]["expected_qps_hint"] == pytest.approx(2 * m["infer_samples_per_s_b256"])
     # by hand: conv1 2*26*26*9*1*32 = 389,376; conv2 2*11*11*9*32*64 = 4,460,544;
     # dense 2*1600*10 = 32,000
     assert m["flops"]["forward_per_sample"] == 4_881_920
