@@ -105,6 +105,10 @@ def _wait_for(predicate, timeout: float = 120.0) -> None:
         time.sleep(0.2)
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_driver_interrupt_keeps_finished_cells_and_prints_resume(tmp_path, sig):
     db = tmp_path / "h.db"
@@ -112,8 +116,10 @@ def test_driver_interrupt_keeps_finished_cells_and_prints_resume(tmp_path, sig):
             "torch", "--repeats", "2", "--epochs", "1", "--latency-calls", "5", "--no-loadgen",
             "--threads", "1", "--out", str(tmp_path / "run"), "--db", str(db)]
     env = {**os.environ, "TWINBENCH_FAULT": "torch#1:hang@train"}  # repeat 1 is "running"
+    # As from a terminal: a test run started in the background (`cmd &` without job
+    # control) inherits SIGINT ignored, and Python then never raises KeyboardInterrupt.
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=env)
+                            env=env, preexec_fn=_default_sigint)
     hang = tmp_path / "run" / "cells" / "digits__digits__cnn__torch__r1" / "stderr.txt"
     _wait_for(lambda: hang.exists() and "injected fault" in hang.read_text())
     proc.send_signal(sig)
