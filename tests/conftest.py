@@ -36,9 +36,9 @@ def probe_stacks(model: str) -> list[str]:
 
 @pytest.fixture(scope="session")
 def probe_run(tmp_path_factory: pytest.TempPathFactory) -> Results:
-    """`verify` of every model on every stack: built from the canonical weights, probed,
-    stepped with SGD and Adam (no timing). Two cells at a time: untimed, so they may share
-    the CPUs (imports are single-threaded)."""
+    """`verify` of every model on the stacks `probe_stacks` names: built from the canonical
+    weights, probed, stepped with SGD and Adam (no timing). Two cells at a time, which
+    exercises the concurrent path (on 2 cores it saves no time: the probes are CPU-bound)."""
     from twinbench.api import verify
 
     out = tmp_path_factory.mktemp("probe")

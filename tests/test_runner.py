@@ -32,6 +32,9 @@ def test_full_cell_reports_every_contract_metric(crash_run):
     assert set(m["train_samples_per_s"]) >= {"median", "iqr"}
     assert m["first_step_s"] > m["first_step_from_build_s"] > 0
     assert m["first_step_s"] < cell.wall_s  # counted from this cell's own spawn
+    # ... less the matmul-peak reading at the cell's start, which is not start-up
+    assert m["flops"]["start_reading_s"] > 0
+    assert m["first_step_s"] + m["flops"]["start_reading_s"] < cell.wall_s
     assert cell.node["hardware_id"] and cell.node["cpu_model"]  # grouping by hardware
     assert set(m["latency_b1_ms"]) >= {"p50", "p90", "p99", "path"}
     paths = m["latency_b1_by_path"]
