@@ -22,7 +22,7 @@ from twinbench.models import resolve_models, spec_module
 from twinbench.parity.compare import QUICK_CHECKS, compare, first_failure, load_probe
 from twinbench.results import Cell, Results
 from twinbench.runner.executor import CellKey, Executor, LocalExecutor, Submission
-from twinbench.stacks import STACKS, missing_modules, resolve_stacks
+from twinbench.stacks import missing_modules, resolve_stacks, stack_info
 from twinbench.store.db import FINAL, Store, default_db_path
 
 REFERENCE_STACK = "torch"  # parity reference; falls back to the first stack that ran
@@ -142,10 +142,10 @@ def plan(config: RunConfig, models: list[str] | None = None, run_id: str | None 
 
 
 def skipped_cell(task: str, stack: str, model: str | None = None) -> Cell | None:
-    missing = missing_modules(STACKS[stack])
+    missing = missing_modules(stack_info(stack))
     if not missing:
         return None
-    extra = STACKS[stack].extra
+    extra = stack_info(stack).extra
     return Cell(task=task, model=model or TASKS[task].model, stack=stack, status="skipped",
                 reason=f"{', '.join(missing)} not installed: pip install 'twinbench[{extra}]'")
 
@@ -186,7 +186,7 @@ def submission(p: Plan, cell: CellKey, data: dict[str, Path], mode: str, level: 
                   target_accuracy=p.config.target_accuracy or info.target_accuracy,
                   target_source=("--target-accuracy" if p.config.target_accuracy
                                  else info.target_source))
-    return Submission(cell, job, STACKS[stack], cell_dir)
+    return Submission(cell, job, stack_info(stack), cell_dir)
 
 
 def make_executor(config: RunConfig, mode: str = "full") -> Executor:

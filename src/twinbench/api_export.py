@@ -30,7 +30,7 @@ from twinbench.export.formats import RUNTIMES, Format, resolve_formats, selected
 from twinbench.export.jobs import ExportJob, ReloadJob
 from twinbench.export.spawn import child_env, spawn
 from twinbench.results import Cell, Results
-from twinbench.stacks import STACKS
+from twinbench.stacks import stack_info
 
 
 def check_formats(config: RunConfig) -> list[str]:
@@ -66,7 +66,7 @@ def reload_entry(p: Plan, job: ExportJob, fmt: Format, exported: dict) -> dict:
                      input_path=job.cell_dir / "input.npy",
                      source_path=job.cell_dir / "source.npy",
                      input_dtype=exported["input_dtype"], model=job.model,
-                     data_path=job.data_path, keras_backend=STACKS[job.stack].keras_backend,
+                     data_path=job.data_path, keras_backend=stack_info(job.stack).keras_backend,
                      run=job.run, cpus=job.cpus, result_path=folder / "reload_result.json")
     job_path = folder / "reload_job.json"
     job_path.write_text(rjob.model_dump_json(indent=2))
@@ -128,7 +128,7 @@ def export_cell(p: Plan, key: CellKey, data: dict[str, Path], formats: list[str]
     job_path = cell_dir / "export_job.json"
     job_path.write_text(job.model_dump_json(indent=2))
     why, wall, tail = spawn("twinbench.export.child", job_path,
-                            child_env(run.threads, run.seed, STACKS[stack].keras_backend),
+                            child_env(run.threads, run.seed, stack_info(stack).keras_backend),
                             p.config.cell_timeout_s)
     manifest = _read(cell_dir / "manifest.json") or {}
     extra: dict[str, Any] = {"stderr_tail": tail} if why else {}

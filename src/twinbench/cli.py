@@ -100,6 +100,9 @@ def run(
                                                    "this many MB."),
     probe_jobs: int = typer.Option(1, help="Parity probes (untimed) run at once; timed "
                                    "cells always run one at a time."),
+    wait_quiet: float = typer.Option(0.0, help="Seconds to wait, before each timed cell, for "
+                                     "its CPUs to be quiet (other work under 10%); every cell "
+                                     "records its contention either way."),
     latency_calls: int = typer.Option(300, help="Timed batch-1 calls per inference path."),
     latency_budget: float = typer.Option(2.0, help="Seconds of timed calls per path before it "
                                          "stops short of --latency-calls (slow eager paths)."),
@@ -127,7 +130,7 @@ def run_config_kwargs(o: dict) -> dict:
     """CLI option values -> RunConfig fields (names that differ are mapped here). With
     --suite, tasks and stacks not given come from the suite."""
     kw = dict(models=split(o["models"]), cell_timeout_s=o["cell_timeout"],
-              latency_budget_s=o["latency_budget"])
+              latency_budget_s=o["latency_budget"], wait_quiet_s=o["wait_quiet"])
     for k in ("dataset", "data_dir", "holdout", "epochs", "batch_size", "seed",
               "target_accuracy", "out", "cell_memory_mb", "probe_jobs", "latency_calls",
               "latency_bound_ms", "loadgen", "device", "executor", "ray_address", "export"):

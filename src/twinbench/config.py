@@ -76,6 +76,12 @@ class RunConfig(BaseModel):
     # Parity probes (untimed) that may run at once on this machine. Timed cells always run
     # one at a time: they need the CPUs to themselves.
     probe_jobs: int = Field(1, ge=1, le=64)
+    # Contention: before each timed cell, wait up to this many seconds for its CPUs to be
+    # quiet (0: do not wait). Every timed cell records the share of its CPUs that other
+    # work used while it was timed; above `contended_share` it is `contended`, shown, and
+    # left out of the verdicts.
+    wait_quiet_s: float = Field(0.0, ge=0, le=3600)
+    contended_share: float = Field(0.10, gt=0, lt=1)
     executor: Literal["local", "ray"] = "local"
     ray_address: str | None = None  # None with executor "ray": start a local Ray
     # MLPerf LoadGen phase after training (short durations in `run`; see `latency`).

@@ -99,9 +99,9 @@ def main(job_path: str) -> int:
     raw = json.loads(Path(job_path).read_text())
     os.sched_setaffinity(0, raw["cpus"])  # before any import that starts a thread pool
     from twinbench.runner import guard
-    from twinbench.stacks import STACKS
+    from twinbench.stacks import stack_info
 
-    info = STACKS[raw["stack"]]
+    info = stack_info(raw["stack"])
     blocker = guard.install(info.foreign_modules)
     from twinbench.export.jobs import ExportJob
 

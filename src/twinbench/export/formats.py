@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib.metadata
 from dataclasses import dataclass
 
-from twinbench.stacks import STACKS, StackInfo
+from twinbench.stacks import StackInfo, stack_info
 
 
 @dataclass(frozen=True)
@@ -91,7 +91,7 @@ def resolve_formats(names: list[str] | None) -> list[str]:
 
 def selected(stack: str, names: list[str]) -> list[Format]:
     """The stack's formats among `names`, in registry order."""
-    return [f for f in formats_for(STACKS[stack]) if f.name in names]
+    return [f for f in formats_for(stack_info(stack)) if f.name in names]
 
 
 def versions(packages: tuple[str, ...]) -> dict[str, str | None]:

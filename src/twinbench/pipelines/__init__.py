@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from twinbench.stacks import STACKS, StackInfo
+from twinbench.stacks import StackInfo, stack_info
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,7 @@ def resolve_pipelines(names: list[str] | None) -> list[str]:
 
 def incompatible(pipeline: str, stack: str, kind: str) -> str | None:
     """Why `pipeline` cannot feed `stack` on a `kind` task, or None when it can."""
-    info, st = PIPELINES[pipeline], STACKS[stack]
+    info, st = PIPELINES[pipeline], stack_info(stack)
     if pipeline.startswith("torch-dataloader") and st.backend != "torch":
         return "a DataLoader feeds stacks that run on PyTorch"
     if ("keras" in info.modules or "tensorflow" in info.modules) and st.framework != "keras":

@@ -21,7 +21,7 @@ from twinbench.pipelines.job import PipelineJob
 from twinbench.pipelines.spec import PipelineData, image_data
 from twinbench.results import Cell, Results
 from twinbench.runner.local import process_env, run_cell
-from twinbench.stacks import STACKS, module_version, resolve_stacks
+from twinbench.stacks import module_version, resolve_stacks, stack_info
 
 # Shift padding and flips per image task: digits are not mirror symmetric (flip off).
 IMAGE_AUGMENT = {"digits": {"pad": 2, "flip": False}}
@@ -119,7 +119,7 @@ def prepare_data(task: str, config: PipelineConfig, folder: Path) -> Path:
 
 
 def _missing(m: Measurement) -> list[str]:
-    mods = set(PIPELINES[m.pipeline].modules) | set(STACKS[m.stack].modules if m.stack else ())
+    mods = set(PIPELINES[m.pipeline].modules) | set(stack_info(m.stack).modules if m.stack else ())
     return [x for x in sorted(mods) if module_version(x) is None]
 
 
@@ -149,7 +149,7 @@ def execute(m: Measurement, config: PipelineConfig, data: Path, out: Path) -> Ce
     cell_dir = out / "pipelines" / f"{m.task}__{m.pipeline}__{m.stack or 'alone'}"
     cell_dir.mkdir(parents=True, exist_ok=True)
     job = job_for(m, config, data, cell_dir)
-    backend = STACKS[m.stack].keras_backend if m.stack else PIPELINES[m.pipeline].keras_backend
+    backend = stack_info(m.stack).keras_backend if m.stack else PIPELINES[m.pipeline].keras_backend
     env = process_env(config.threads, config.seed, backend)
     raw = run_cell(job, None, cell_dir, config.cell_timeout_s,
                    entry="twinbench.pipelines.child", env=env)

@@ -23,9 +23,9 @@ def main(job_path: str) -> int:
     os.sched_setaffinity(0, raw["cpus"])  # before any import that starts a thread pool
     from twinbench.pipelines import PIPELINES, process_modules
     from twinbench.runner import guard
-    from twinbench.stacks import STACKS
+    from twinbench.stacks import stack_info
 
-    stack = STACKS[raw["stack"]] if raw.get("stack") else None
+    stack = stack_info(raw["stack"]) if raw.get("stack") else None
     allowed = process_modules(PIPELINES[raw["pipeline"]], stack)
     blocked = tuple(m for m in FRAMEWORKS if m not in allowed)
     blocker = guard.install(blocked)

@@ -36,7 +36,7 @@ from twinbench.pipelines.spec import (
     support_ulps,
     ulps,
 )
-from twinbench.stacks import STACKS
+from twinbench.stacks import stack_info
 
 
 def cpu_seconds() -> float:
@@ -123,7 +123,7 @@ def layout_for(job: PipelineJob) -> str:
     """Images reach a PyTorch twin as NCHW, a Keras twin as NHWC; a torch pipeline alone
     yields NCHW, as torchvision does."""
     if job.stack:
-        return "nchw" if STACKS[job.stack].framework == "torch" else "nhwc"
+        return "nchw" if stack_info(job.stack).framework == "torch" else "nhwc"
     return "nchw" if PIPELINES[job.pipeline].module == "torch_pipe" else "nhwc"
 
 
@@ -147,7 +147,7 @@ def build_stack(job: PipelineJob, data: PipelineData):
     """The stack's own adapter and twin, as `twinbench run` builds them."""
     from twinbench.models import spec_module, twin_module
 
-    info = STACKS[job.stack]
+    info = stack_info(job.stack)
     family = twin_module(job.model, info.framework)
     if info.framework == "torch":
         from twinbench.stacks.torch_stack import TorchStack as Adapter

@@ -17,22 +17,20 @@ from typing import Any
 import numpy as np
 
 from twinbench.measure.stats import (
+    MIN_PROCESSES,
     NOISE_CV,
+    PROCESS_TEST,
     cv,
-    mann_whitney,
     median_iqr,
-    significant,
+    process_test,
     summarize,
 )
 from twinbench.results import Cell
 
-# Mann-Whitney on n <= 4 values a side cannot reach p < 0.01 (4 vs 4: p >= 2/70), so per-repeat
-# values are the tested sample only from 5 repeats on; below that the pooled raw samples are.
-# Pooled samples of several processes are not independent: a process that ran slow shifts
-# all of its steps, and the pooled p counts them as separate evidence (two runs of the same
-# torch cell gave p = 6e-93, measured). So with 2 to 4 repeats a side, a winner also needs
-# every repeat of it to beat every repeat of the other.
-REPEATS_FOR_TEST = 5
+# Winners and regressions are decided on one value per process (measure.stats.process_test:
+# Welch's t-test on log per-process values, from MIN_PROCESSES repeats a side). Pooled
+# per-step samples of one process are not independent evidence about a stack: two runs of
+# the same torch cell gave p = 6e-93 on them (measured). They give each cell its own CI.
 COMPARED_STATUS = "ok"  # unverified / diverged / failed cells are shown, never compared
 
 
@@ -96,6 +94,11 @@ def metric_value(metric: Metric, metrics: dict) -> float | None:
         np.isfinite(v) else None
 
 
+def is_contended(c: Cell) -> bool:
+    """A cell whose timed phases shared its CPUs with other work (measure.contention)."""
+    return dig(c.metrics, ("contention", "contended")) is True
+
+
 def node_label(c: Cell) -> str:
     """The hardware a cell ran on ("" when the run did not record it: one local machine)."""
     node = (c.model_extra or {}).get("node")
@@ -131,9 +134,21 @@ class Group:
     def ok(self) -> list[Cell]:
         return [c for c in self.cells if c.status == COMPARED_STATUS]
 
-    def values(self, metric: Metric) -> list[float]:
-        """One value per measured repeat."""
-        return [v for c in self.ok if (v := metric_value(metric, c.metrics)) is not None]
+    @property
+    def compared(self) -> list[Cell]:
+        """The ok cells a verdict may use: those not measured under contention."""
+        return [c for c in self.ok if not is_contended(c)]
+
+    @property
+    def control_of(self) -> str | None:
+        """`torch#2` is an A/A control copy of `torch`: never ranked, compared with it."""
+        base, sep, _ = self.stack.partition("#")
+        return base if sep else None
+
+    def values(self, metric: Metric, contended: bool = True) -> list[float]:
+        """One value per measured repeat (without contended ones when contended=False)."""
+        cells = self.ok if contended else self.compared
+        return [v for c in cells if (v := metric_value(metric, c.metrics)) is not None]
 
     def raw(self, metric: Metric) -> list[float]:
         """The raw per-step / per-call samples of every measured repeat, pooled."""
@@ -216,67 +231,41 @@ def _summary(group: Group, metric: Metric) -> dict | None:
                "noisy": False, "value": vals[0],
                "spans": "one value, no CI"}
     out["repeats"] = len(vals)
+    out["contended"] = sum(is_contended(c) for c in group.ok)
     return out
 
 
-def tested_samples(ga: Group, gb: Group, metric: Metric) -> tuple[list, list, str] | None:
-    """The samples a comparison is tested on, and a description of them."""
-    va, vb = ga.values(metric), gb.values(metric)
-    if len(va) >= REPEATS_FOR_TEST and len(vb) >= REPEATS_FOR_TEST:
-        return va, vb, f"per-repeat values ({len(va)} vs {len(vb)} processes)"
-    ra, rb = ga.raw(metric), gb.raw(metric)
-    if len(ra) >= 2 and len(rb) >= 2:
-        return ra, rb, (f"pooled per-{metric.raw_unit[:-1]} samples ({len(ra)} vs {len(rb)} "
-                        f"{metric.raw_unit}, {len(va)} vs {len(vb)} processes)")
-    if len(va) >= 2 and len(vb) >= 2:
-        return va, vb, (f"per-repeat values ({len(va)} vs {len(vb)} processes; fewer than "
-                        f"{REPEATS_FOR_TEST} cannot reach p < 0.01)")
-    return None
-
-
-OVERLAP_NOTE = ("not significant: the per-repeat values overlap, so the processes differ as "
-                "much as the stacks")
-
-
-def repeats_overlap(ga: Group, gb: Group, metric: Metric, basis: str) -> bool:
-    """A pooled test between groups of 2 or more repeats whose per-repeat values overlap:
-    its p says nothing (see REPEATS_FOR_TEST)."""
-    va, vb = ga.values(metric), gb.values(metric)
-    return (basis.startswith("pooled") and min(len(va), len(vb)) >= 2
-            and not (min(va) > max(vb) or max(va) < min(vb)))
-
-
 def compare(ga: Group, gb: Group, metric: Metric) -> dict | None:
-    """a vs b on one metric: ratio of headline values (a / b), Mann-Whitney p on the
-    samples `tested_samples` picks, the significance rule, and the better stack when the
-    difference is significant. None when either has no value."""
+    """a vs b on one metric, per process: the ratio a / b, and, from MIN_PROCESSES
+    uncontended repeats a side, Welch's t-test on log per-process values (the ratio is
+    then that of geometric means). Below that the comparison is `indicative`: it ranks,
+    it never names a winner. None when either has no value."""
     sa, sb = summary(ga, metric), summary(gb, metric)
     if sa is None or sb is None:
         return None
+    va, vb = ga.values(metric, contended=False), gb.values(metric, contended=False)
     ratio = sa["value"] / sb["value"] if sb["value"] else float("inf")
     out = {"metric": metric.name, "a": ga.stack, "b": gb.stack, "value_a": sa["value"],
-           "value_b": sb["value"], "ratio": ratio, "p": None, "basis": None,
-           "significant": False, "winner": None}
-    picked = tested_samples(ga, gb, metric)
-    if picked is None:
-        out["basis"] = "untested: one value per stack and no per-step samples"
+           "value_b": sb["value"], "ratio": ratio, "p": None, "significant": False,
+           "winner": None, "n_a": len(va), "n_b": len(vb), "indicative": True,
+           "basis": (f"indicative: {len(va)} vs {len(vb)} uncontended processes; a winner "
+                     f"needs {MIN_PROCESSES} a side ({PROCESS_TEST})")}
+    test = process_test(va, vb) if min(len(va), len(vb)) else None
+    if test is None:
         return out
-    xa, xb, basis = picked
-    test = mann_whitney(xa, xb)
-    out.update(p=test["p"], basis=basis, n_a=test["n_a"], n_b=test["n_b"],
-               test="two-sided Mann-Whitney U")
-    out["significant"] = significant({"p": test["p"], "ratio": ratio})
-    if out["significant"] and repeats_overlap(ga, gb, metric, basis):
-        out["significant"], out["basis"] = False, f"{basis}; {OVERLAP_NOTE}"
+    out.update(ratio=test["ratio"], p=test["p"], significant=test["significant"],
+               test=PROCESS_TEST, df=test["df"], indicative=False,
+               basis=f"per-process values ({len(va)} vs {len(vb)} processes)")
     if out["significant"]:
-        a_better = (ratio > 1) == metric.higher_is_better
+        a_better = (test["ratio"] > 1) == metric.higher_is_better
         out["winner"] = ga.stack if a_better else gb.stack
     return out
 
 
 def ranked(groups: list[Group], metric: Metric) -> list[tuple[Group, dict]]:
-    """Groups that have the metric, best first."""
-    have = [(g, s) for g in groups if (s := summary(g, metric)) is not None]
+    """Groups that have the metric, best first; A/A control copies are not ranked."""
+    have = [(g, s) for g in groups if g.control_of is None
+            and (s := summary(g, metric)) is not None]
     return sorted(have, key=lambda gs: gs[1]["value"], reverse=metric.higher_is_better)
 
 

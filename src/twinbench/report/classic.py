@@ -5,14 +5,16 @@ from __future__ import annotations
 
 from twinbench.report.verdicts import Verdict
 from twinbench.results import Cell, Results
-from twinbench.stacks import STACKS
+from twinbench.stacks import stack_info
 
 FRAMEWORKS = {"torch": "PyTorch", "keras": "Keras 3"}
 
 
 def framework_of(stack: str) -> str | None:
-    info = STACKS.get(stack)
-    return FRAMEWORKS[info.framework] if info else None
+    try:
+        return FRAMEWORKS[stack_info(stack).framework]
+    except KeyError:  # a stack this version does not know (a foreign results.json)
+        return None
 
 
 def _parity_evidence(parity_cells: list[Cell]) -> tuple[int, int, float | None]:

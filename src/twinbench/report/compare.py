@@ -9,16 +9,13 @@ from pathlib import Path
 
 import numpy as np
 
-from twinbench.measure.stats import mann_whitney, significant
+from twinbench.measure.stats import MIN_PROCESSES, PROCESS_TEST, process_test
 from twinbench.report.aggregate import (
     METRICS,
-    OVERLAP_NOTE,
     Group,
     Metric,
     group_cells,
-    repeats_overlap,
     summary,
-    tested_samples,
 )
 from twinbench.report.build import ReportError
 from twinbench.results import Results
@@ -62,7 +59,9 @@ def ratio_ci(a: Sequence[float], b: Sequence[float], q: float, seed: int = 0,
 
 
 def compare_metric(ga: Group, gb: Group, m: Metric, threshold: float) -> dict | None:
-    """One row: B / A on metric m for one cell, its CI, the test and the verdict."""
+    """One row: B / A on metric m for one cell. The test is per process (Welch's t on log
+    per-repeat values, from MIN_PROCESSES uncontended repeats a side), with a bootstrap CI
+    of the ratio of medians over those values. With fewer, the change is untested."""
     sa, sb = summary(ga, m), summary(gb, m)
     if sa is None or sb is None:
         return None
@@ -71,15 +70,16 @@ def compare_metric(ga: Group, gb: Group, m: Metric, threshold: float) -> dict | 
            "node": ga.node, "metric": m.name, "unit": m.unit, "a": sa["value"],
            "b": sb["value"], "ratio": ratio, "ci95": None, "p": None, "basis": None,
            "significant": False}
-    picked = tested_samples(ga, gb, m)
-    if picked is not None:
-        xa, xb, basis = picked
-        q = 50.0 if m.stat in ("median", "p50") or "repeat" in basis else 99.0
-        test = mann_whitney(xb, xa)
-        row.update(ci95=ratio_ci(xa, xb, q), p=test["p"], basis=basis,
-                   significant=significant({"p": test["p"], "ratio": ratio}))
-        if row["significant"] and repeats_overlap(ga, gb, m, basis):
-            row["significant"], row["basis"] = False, f"{basis}; {OVERLAP_NOTE}"
+    xa, xb = ga.values(m, contended=False), gb.values(m, contended=False)
+    test = process_test(xb, xa)
+    if test is not None:
+        row.update(ci95=ratio_ci(xa, xb, 50.0), p=test["p"], ratio=test["ratio"],
+                   significant=test["significant"], test=PROCESS_TEST,
+                   basis=f"per-process values ({len(xa)} vs {len(xb)} processes)")
+    else:
+        row["basis"] = (f"untested: {len(xa)} vs {len(xb)} uncontended processes (the test "
+                        f"needs {MIN_PROCESSES} a side: --repeats {MIN_PROCESSES})")
+    ratio = row["ratio"]
     worse = ratio < 1 - threshold if m.higher_is_better else ratio > 1 + threshold
     better = ratio > 1 + threshold if m.higher_is_better else ratio < 1 - threshold
     tested = row["p"] is not None
@@ -89,7 +89,7 @@ def compare_metric(ga: Group, gb: Group, m: Metric, threshold: float) -> dict | 
                       "improvement" if better and (row["significant"] or not tested) else
                       "beyond threshold, not significant" if (worse or better) else "")
     if (worse or better) and not tested:
-        row["verdict"] += " (untested: one value each)"
+        row["verdict"] += " (untested: too few processes)"
     return row
 
 

@@ -1,7 +1,8 @@
 """Scenario verdicts: one sentence per scenario and scope (task / data set / model), with
 the numbers, their CIs and the test behind them. A verdict names a winner only when the
-difference is significant (p < 0.01 and an effect of at least 3%); otherwise it says
-"no clear winner" and why."""
+difference is significant between processes (Welch's t-test on log per-process values,
+p < 0.01, an effect of at least 3%, 3 or more uncontended processes a side); with fewer
+processes the ranking is shown as indicative and the command that would decide it."""
 
 from __future__ import annotations
 
@@ -14,9 +15,11 @@ from twinbench.report.aggregate import (
     Metric,
     compare,
     dig,
+    is_contended,
     ranked,
     scopes,
 )
+from twinbench.measure.stats import MIN_EFFECT, MIN_PROCESSES, PROCESS_ALPHA
 from twinbench.results import Cell
 
 
@@ -27,6 +30,7 @@ class Item:
     winner: str | None = None
     test: dict | None = None
     notes: list[str] = field(default_factory=list)
+    indicative: bool = False  # a ranking from too few processes: never a winner
 
 
 @dataclass
@@ -82,7 +86,65 @@ def not_compared(groups: list[Group]) -> list[str]:
             c = bad[0]
             out.append(f"{g.stack} not compared: {c.status}"
                        + (f" ({(c.reason or '')[:120]})" if c.reason else ""))
+        for c in (c for c in g.ok if is_contended(c)):
+            share = dig(c.metrics, ("contention", "other_cpu_share")) or 0.0
+            out.append(f"{g.stack} repeat {c.repeat} left out of the verdicts: contended "
+                       f"(other processes used {share:.0%} of its CPUs while it was timed)")
+        if g.control_of:
+            out.append(f"{g.stack} is an A/A control copy of {g.control_of}: not ranked; "
+                       f"see the A/A control")
     return out
+
+
+# The metrics an A/A control pair is compared on: what the verdicts rank most.
+AA_METRICS = ("train_samples_per_s", "latency_b1_p50_ms", "infer_samples_per_s_b256")
+
+
+def aa_pairs(groups: list[Group]) -> list[tuple[Group, Group]]:
+    """(original, copy) for every A/A control copy (`torch#2`) whose original ran here."""
+    by_stack = {g.stack: g for g in groups}
+    return [(by_stack[g.control_of], g) for g in groups
+            if g.control_of and g.control_of in by_stack]
+
+
+def aa_rows(groups: list[Group]) -> list[dict]:
+    """Every A/A pair x metric: the copy / original ratio and its per-process test."""
+    rows = []
+    for a, b in aa_pairs(groups):
+        for name in AA_METRICS:
+            cmp = compare(b, a, METRICS[name])
+            if cmp is not None:
+                # cmp's a is the copy, b the original: ratio = copy / original
+                rows.append({**cmp, "scope": scope_name(a.scope),
+                             "label": METRICS[name].label})
+    return rows
+
+
+def aa_verdict(groups: list[Group]) -> Verdict:
+    """The A/A control: a stack against its own copy. Any winner here is a false one."""
+    v = Verdict("A/A control (this machine's noise floor)", "v-aa")
+    for r in aa_rows(groups):
+        diff = f"{abs(r['ratio'] - 1):.1%}"
+        if r["p"] is None:
+            text = (f"{r['a']} / {r['b']} on {r['label']}: {r['ratio']:.3f} "
+                    f"({r['n_b']} vs {r['n_a']} process, untested): the same stack differs "
+                    f"by {diff} between processes here, so a smaller difference between two "
+                    f"stacks means nothing on this machine.")
+        elif r["significant"]:
+            text = (f"FALSE WINNER: {r['a']} / {r['b']} on {r['label']} = "
+                    f"{r['ratio']:.3f}, {_test_text(r)}. The same stack differs from itself "
+                    f"beyond the test's level: this machine's noise exceeds what the test "
+                    f"assumes, and the verdicts on this metric are suspect.")
+        else:
+            text = (f"{r['a']} / {r['b']} on {r['label']} = {r['ratio']:.3f} "
+                    f"({diff} apart; {_test_text(r)}): no difference between a stack and "
+                    f"itself, as it should be.")
+        v.items.append(Item(r["scope"], text, None, r))
+    if not v.items:
+        v.not_measured = ("no A/A control in this run: name a stack twice "
+                          "(`--stacks torch,torch,keras-jax --repeats 3`) to measure this "
+                          "machine's noise floor beside the verdicts")
+    return v
 
 
 def effect(ratio: float) -> str:
@@ -93,11 +155,35 @@ def effect(ratio: float) -> str:
 
 
 def _test_text(cmp: dict) -> str:
-    return f"two-sided Mann-Whitney p = {cmp['p']:.2g} on {cmp['basis']}"
+    return f"{cmp['test']} p = {cmp['p']:.2g} on {cmp['basis']}"
 
 
-def rank_sentence(groups: list[Group], m: Metric) -> Item | None:
-    """The best stack on `m` against the runner-up, or None if no stack has `m`."""
+def decide_command(key: tuple, stacks: list[str]) -> str:
+    """The run that would decide an indicative ranking: these stacks, 3 fresh processes
+    each (MIN_PROCESSES), on this scope only."""
+    _node, task, dataset, model = key
+    return (f"twinbench run --tasks {task} --dataset {dataset} --models {model} "
+            f"--stacks {','.join(stacks)} --repeats {MIN_PROCESSES}")
+
+
+def indicative_item(order: list[tuple[Group, dict]], m: Metric, key: tuple) -> Item:
+    """A ranking from fewer than MIN_PROCESSES processes per stack: shown, never a winner."""
+    n = min(s["repeats"] for _, s in order)
+    ranking = " > ".join(f"{g.stack} {fmt_num(s['value'])}" for g, s in order)
+    unit = f" {m.unit}" if m.unit else ""
+    text = (f"Indicative ranking on {m.label} ({n} process{'es' if n != 1 else ''} per stack, "
+            f"so no winner is named): {ranking}{unit}. The differences between stacks are "
+            f"not tested against process-to-process noise; "
+            f"`{decide_command(key, [g.stack for g, _ in order])}` decides.")
+    it = Item("", text, None, compare(order[0][0], order[1][0], m))
+    it.indicative = True
+    return it
+
+
+def rank_sentence(groups: list[Group], m: Metric, key: tuple = ("", "", "", "")
+                  ) -> Item | None:
+    """The best stack on `m` against the runner-up, tested per process, or an indicative
+    ranking when a stack has fewer than MIN_PROCESSES processes; None if no stack has `m`."""
     order = ranked(groups, m)
     if not order:
         return None
@@ -106,18 +192,16 @@ def rank_sentence(groups: list[Group], m: Metric) -> Item | None:
         return Item("", f"Only {gb.stack} measured {m.label}: {fmt_value(sb, m)}.")
     g2, s2 = rest[0]
     cmp = compare(gb, g2, m)
+    if cmp["p"] is None:
+        return indicative_item(order, m, key)
     both = (f"{gb.stack} at {fmt_value(sb, m)} is {effect(cmp['ratio'])} than {g2.stack} at "
             f"{fmt_value(s2, m)}")
     if cmp["winner"]:
-        text = (f"{gb.stack} is best on {m.label}: {fmt_value(sb, m)}, {effect(cmp['ratio'])} "
-                f"than the runner-up {g2.stack} at {fmt_value(s2, m)}; {_test_text(cmp)}.")
-        return Item("", text, gb.stack, cmp)
-    if cmp["p"] is None:
-        text = (f"No clear winner on {m.label}: {both}, but with one value per stack and no "
-                f"per-step samples there is no test (`twinbench run --repeats 5` gives one).")
-    else:
-        text = (f"No clear winner on {m.label}: {both} ({_test_text(cmp)}); a winner needs "
-                f"p < 0.01 and a difference of at least 3%.")
+        w, other = (gb, g2) if cmp["winner"] == gb.stack else (g2, gb)
+        text = (f"{w.stack} is best on {m.label}: {both}; {_test_text(cmp)}.")
+        return Item("", text, w.stack, cmp)
+    text = (f"No clear winner on {m.label}: {both} ({_test_text(cmp)}); a winner needs "
+            f"p < {PROCESS_ALPHA} and a difference of at least {MIN_EFFECT:.0%}.")
     return Item("", text, None, cmp)
 
 
@@ -127,7 +211,7 @@ def metric_verdict(scenario: str, anchor: str, by_scope: dict[tuple, list[Group]
     v = Verdict(scenario, anchor)
     for key, groups in by_scope.items():
         notes = not_compared(groups) + extra(groups)
-        items = [i for name in metrics if (i := rank_sentence(groups, METRICS[name]))]
+        items = [i for name in metrics if (i := rank_sentence(groups, METRICS[name], key))]
         if not items and extra(groups):  # nothing to rank, but something to say
             items = [Item("", "No stack to rank: " + "; ".join(extra(groups)) + ".")]
         for item in items:
@@ -224,6 +308,7 @@ def all_verdicts(groups: list[Group], cells: list[Cell], portability: dict[tuple
                          "not measured in this run: `twinbench run --target-accuracy 0.9`",
                          tta_notes)
     return [
+        aa_verdict(groups),
         realtime,
         metric_verdict("training throughput", "v-training", by_scope, ["train_samples_per_s"],
                        "not measured in this run: `twinbench run`"),

@@ -69,9 +69,9 @@ def main(job_path: str) -> int:
     raw = json.loads(Path(job_path).read_text())
     os.sched_setaffinity(0, raw["cpus"])  # before any import that starts a thread pool
     from twinbench.runner import guard
-    from twinbench.stacks import STACKS
+    from twinbench.stacks import stack_info
 
-    info = STACKS[raw["stack"]]
+    info = stack_info(raw["stack"])
     refused = info.foreign_modules
     if raw["mode"] == "full" and "import" in _faults(raw, "start"):
         refused = refused + info.modules  # a framework that fails to import

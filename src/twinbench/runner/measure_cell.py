@@ -13,6 +13,7 @@ import numpy as np
 
 from twinbench.config import CellJob, OptimizerConfig
 from twinbench.data.dataset import Dataset, batches, epoch_order
+from twinbench.measure.contention import ContentionMeter, wait_quiet
 from twinbench.measure.peak import best_peak, efficiency, matmul_peak_gflops
 from twinbench.measure.stats import median_iqr, percentiles
 from twinbench.measure.timing import StepTimer, time_calls
@@ -185,6 +186,8 @@ def roundtrip_max_abs(stack: Stack, weights: dict[str, np.ndarray]) -> float:
 def measure(job: CellJob, info: StackInfo, fault: Callable[[str], None]) -> dict:
     # The first matmul-peak reading, before any framework starts a thread pool. Its time
     # is not start-up: first_step_s counts from spawn_wall, moved past the reading.
+    quiet = wait_for_quiet(job)
+    job = job.model_copy(update={"spawn_wall": job.spawn_wall + quiet.get("waited_s", 0.0)})
     t_peak = time.time()
     peak_start = matmul_peak_gflops() if job.mode == "full" else None
     peak_reading_s = time.time() - t_peak
@@ -206,6 +209,8 @@ def measure(job: CellJob, info: StackInfo, fault: Callable[[str], None]) -> dict
     status, reason = "ok", None
     if job.mode == "full":
         fault("train")
+        meter = ContentionMeter(job.cpus, job.run.contended_share)
+        meter.start()
         try:
             metrics.update(train_and_time(stack, job, data, x_train, x_test, t_build))
             idiomatic, paths = metrics.pop("_paths")
@@ -217,6 +222,7 @@ def measure(job: CellJob, info: StackInfo, fault: Callable[[str], None]) -> dict
         except Diverged as e:
             status, reason = "diverged", e.args[0]
             metrics["epochs"] = e.args[1]
+        metrics["contention"] = {**meter.result(), "wait_quiet": quiet}
     else:
         fault("probe")
         parity.update(save_probe(stack, job, weights, data, x_train, x_test))
@@ -227,6 +233,14 @@ def measure(job: CellJob, info: StackInfo, fault: Callable[[str], None]) -> dict
     return {"status": status, "reason": reason, "params": stack.param_count(),
             "metrics": metrics, "settings": settings, "parity": parity,
             "data": data.summary()}
+
+
+def wait_for_quiet(job: CellJob) -> dict:
+    """--wait-quiet: before a timed cell starts its clocks, wait for its CPUs to be quiet
+    (the wait is moved out of first_step_s, like the peak reading)."""
+    if job.mode != "full" or job.run.wait_quiet_s <= 0:
+        return {"waited_s": 0.0, "quiet": None}
+    return wait_quiet(job.cpus, job.run.wait_quiet_s, job.run.contended_share)
 
 
 def time_to_accuracy(curve: list[dict], target: float | None) -> dict | None:

@@ -284,7 +284,7 @@ def _run_on_node(job_json: str, stack: str, data: bytes, timeout_s: float,
     result (with this node's fingerprint) and the files the driver keeps, as bytes."""
     from twinbench.config import CellJob
     from twinbench.runner.local import run_cell
-    from twinbench.stacks import STACKS
+    from twinbench.stacks import stack_info
 
     job = CellJob.model_validate_json(job_json)
     node, ray_info = _node_identity()
@@ -301,7 +301,7 @@ def _run_on_node(job_json: str, stack: str, data: bytes, timeout_s: float,
             job = job.model_copy(update={
                 "data_path": work / "data.npz", "result_path": work / "result.json",
                 "parity_path": work / "probe.npz", "cpus": tuple(cpus[: job.run.threads])})
-            raw = run_cell(job, STACKS[stack], work, timeout_s, memory_mb=memory_mb,
+            raw = run_cell(job, stack_info(stack), work, timeout_s, memory_mb=memory_mb,
                            die_with_parent=True)
         files = {n: (work / n).read_bytes() for n in SHIPPED if (work / n).exists()}
         return {"raw": {**raw, "node": node, "ray": ray_info}, "files": files}

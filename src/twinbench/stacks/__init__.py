@@ -7,6 +7,7 @@ adapters (`torch_stack`, `keras_stack`) are imported only inside a cell's own pr
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.metadata
 import importlib.util
 from dataclasses import dataclass
@@ -84,13 +85,30 @@ def missing_modules(info: StackInfo) -> list[str]:
     return [m for m in info.modules if module_version(m) is None]
 
 
+def stack_info(name: str) -> StackInfo:
+    """The StackInfo of a stack name, an A/A control copy (`torch#2`) included: the copy
+    runs exactly as its original, under its own name."""
+    base, sep, _ = name.partition("#")
+    info = STACKS[base]
+    return dataclasses.replace(info, name=name) if sep else info
+
+
 def resolve_stacks(names: list[str] | None) -> list[str]:
-    """Validate stack names (None or "all" means every stack); the error lists valid ones."""
+    """Validate stack names (None or "all" means every stack); the error lists valid ones.
+    A name given twice is an A/A control: its second occurrence becomes `<name>#2` (third
+    `#3`), a separate stack that runs the same code, so the report can show how much one
+    stack differs from itself on this machine."""
     if not names or names == ["all"]:
         return list(STACKS)
     unknown = [n for n in names if n not in STACKS]
     if unknown:
+        hint = (" (for an A/A control, name the stack twice: torch,torch)"
+                if "#" in unknown[0] else "")
         raise ValueError(
-            f"unknown stack {unknown[0]!r}; valid: {', '.join(STACKS)}"
+            f"unknown stack {unknown[0]!r}; valid: {', '.join(STACKS)}{hint}"
         )
-    return list(dict.fromkeys(names))
+    out: list[str] = []
+    for n in names:
+        k = sum(o.partition("#")[0] == n for o in out)
+        out.append(n if k == 0 else f"{n}#{k + 1}")
+    return out
