@@ -126,3 +126,47 @@ def test_time_to_accuracy_score_by_hand():
     assert r["score_s"] == 20.0 and r["reached"] == 4 and r["method"] == "olympic mean"
     # with 3 runs it cannot be dropped: not reached
     assert tta([None, 10.0, 20.0])["score_s"] is None
+
+
+# --- the per-process test (issue 16): hand-checked, then its false-winner rate ---
+from twinbench.measure.stats import PROCESS_ALPHA, process_test, welch_log_t  # noqa: E402
+
+
+def test_welch_log_t_by_hand():
+    # logs a = 0, .1, .2 and b = .3, .4, .5: means .1 and .4, variances (ddof 1) .01 each.
+    # t = -.3 / sqrt(.01/3 + .01/3) = -3.6742; Welch df = (2 * .01/3)^2 / (2 * (.01/3)^2 / 2)
+    # = 4; two-sided p = 2 * (1 - T_4(3.6742)) = 0.021312; ratio = exp(.1 - .4) = 0.74082.
+    r = welch_log_t(np.exp([0, 0.1, 0.2]), np.exp([0.3, 0.4, 0.5]))
+    assert r["t"] == pytest.approx(-3.674235, rel=1e-6)
+    assert r["df"] == pytest.approx(4.0)
+    assert r["p"] == pytest.approx(0.021312, rel=1e-4)
+    assert r["ratio"] == pytest.approx(np.exp(-0.3))
+    # constant samples: equal is p = 1, unequal is certain
+    assert welch_log_t([2, 2, 2], [2, 2, 2])["p"] == 1.0
+    assert welch_log_t([2, 2, 2], [3, 3, 3])["p"] == 0.0
+    with pytest.raises(ValueError):
+        welch_log_t([1.0, -1.0], [1.0, 2.0])
+
+
+def test_process_test_needs_three_processes_and_a_3_percent_effect():
+    assert process_test([1.0, 1.1], [2.0, 2.1, 2.2]) is None
+    r = process_test(np.exp([0, 0.1, 0.2]), np.exp([0.3, 0.4, 0.5]))
+    assert not r["significant"]  # p = 0.021 > 0.01
+    far = process_test([1000, 1010, 990], [330, 335, 325])  # about 3x apart
+    assert far["significant"] and far["p"] < 1e-4
+    tiny = process_test([1000, 1000.1, 999.9], [1015, 1015.1, 1014.9])  # 1.5%: p tiny
+    assert tiny["p"] < 1e-6 and not tiny["significant"]
+
+
+@pytest.mark.parametrize("sigma,outliers", [(0.02, 0.0), (0.10, 0.0), (0.10, 0.1), (0.05, 0.2)])
+def test_aa_false_winner_rate_is_at_most_the_stated_level(sigma, outliers):
+    """2,000 simulated A/A comparisons, 3 processes a side, with noise like this machine's:
+    per-process log-normal noise (two torch processes measured 13% apart, so sigma up to
+    0.1) and a share of processes slowed 30% by background load. The rate of a 'winner'
+    between a stack and itself must stay within PROCESS_ALPHA plus 3 Monte Carlo SEs."""
+    rng = np.random.default_rng(16)
+    n = 2000
+    logs = rng.normal(0, sigma, (n, 2, 3)) + (rng.random((n, 2, 3)) < outliers) * np.log(1.3)
+    wins = sum(process_test(np.exp(x[0]), np.exp(x[1]))["significant"] for x in logs)
+    limit = PROCESS_ALPHA + 3 * np.sqrt(PROCESS_ALPHA * (1 - PROCESS_ALPHA) / n)
+    assert wins / n <= limit

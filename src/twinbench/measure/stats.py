@@ -116,12 +116,12 @@ def welch_log_t(a: Sequence[float], b: Sequence[float]) -> dict[str, float]:
     rate by simulation on A/A pairs with noise like this machine's."""
     from scipy import stats as st
 
-    xa = np.log(np.asarray(a, dtype=float))
-    xb = np.log(np.asarray(b, dtype=float))
-    if xa.size < 2 or xb.size < 2:
+    ra, rb = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if ra.size < 2 or rb.size < 2:
         raise ValueError("Welch's t-test needs at least 2 values a side")
-    if not (np.all(np.isfinite(xa)) and np.all(np.isfinite(xb))):
+    if not all(np.all(np.isfinite(r) & (r > 0)) for r in (ra, rb)):
         raise ValueError("Welch's t-test on logs needs positive, finite values")
+    xa, xb = np.log(ra), np.log(rb)
     ratio = float(np.exp(xa.mean() - xb.mean()))
     va, vb = xa.var(ddof=1) / xa.size, xb.var(ddof=1) / xb.size
     if va + vb == 0:  # both constant: equal means are no difference, unequal ones certain
@@ -138,9 +138,12 @@ def process_test(a: Sequence[float], b: Sequence[float], alpha: float = PROCESS_
                  min_effect: float = MIN_EFFECT) -> dict | None:
     """The per-process comparison behind every winner and regression: Welch on logs,
     significant when p < alpha and the ratio of geometric means differs from 1 by at least
-    min_effect. None when either side has fewer than MIN_PROCESSES values."""
+    min_effect. None when either side has fewer than MIN_PROCESSES values, or a value is
+    not positive and finite."""
     if min(len(a), len(b)) < MIN_PROCESSES:
         return None
+    if not all(np.isfinite(v) and v > 0 for v in (*a, *b)):
+        return None  # a ratio test needs positive values (an accuracy of 0 has no log)
     r = welch_log_t(a, b)
     r["significant"] = r["p"] < alpha and abs(r["ratio"] - 1.0) >= min_effect
     r["test"] = PROCESS_TEST
