@@ -282,8 +282,11 @@ def test_time_to_accuracy_and_loadgen_verdicts():
     tta = vs["v-tta"].items[0]
     assert tta.sentence.startswith("Only torch measured time to target accuracy: 12.0 s")
     assert any("keras-jax (repeat 0) never reached accuracy 0.9" in n for n in tta.notes)
+    assert any(n.startswith("torch: time-to-accuracy score (MLPerf Training rule) 12 s")
+               for n in tta.notes)
     qps = [i for i in vs["v-realtime"].items if "LoadGen Server" in i.sentence]
     assert qps and "keras-jax" in qps[0].sentence and qps[0].winner is None  # untested
+    assert "LoadGen scenario, not an MLPerf result" in qps[0].sentence
     invalid = res.model_copy(deep=True)
     invalid.cells[1].metrics["loadgen"]["server"]["valid"] = False
     assert agg.metric_value(agg.METRICS["loadgen_server_qps"], invalid.cells[1].metrics) is None

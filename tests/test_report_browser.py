@@ -28,6 +28,14 @@ def test_report_renders_in_headless_chromium(tmp_path):
     assert seen["title"].startswith("twinbench report")
     pixels = pixel_stats(shot)
     assert pixels["std"] > 10 and pixels["colours_sampled"] > 50, pixels
+    # The first screen answers first: what ran, the reliability line, the scoreboard, and
+    # only then the verdicts; the reliability line is on the first screen.
+    order = [h["text"] for h in seen["headings"]][:3]
+    assert order == ["What ran", "Scoreboard", "Verdicts per scenario"], order
+    rel = seen["reliability"]
+    assert rel is not None and rel["top"] < seen["viewport_height"], (rel, seen["viewport_height"])
+    assert "process per stack: rankings are indicative" in rel["text"]
+    assert "A/A floor" in rel["text"] and "contended cells" in rel["text"]
 
 
 def test_checker_sees_errors_unrendered_charts_and_blank_pages(tmp_path):

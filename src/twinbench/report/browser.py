@@ -47,10 +47,19 @@ window.addEventListener('load', function () {
         return {id: d.id, main_svg: d.querySelectorAll('.main-svg').length,
                 height: d.getBoundingClientRect().height};
       });
+    // the first screen: every h2 in page order, with where it starts
+    var heads = Array.prototype.map.call(document.querySelectorAll('h2'), function (h) {
+      return {id: h.id || (h.parentElement && h.parentElement.id) || '', text: h.textContent,
+              top: h.getBoundingClientRect().top};
+    });
+    var rel = document.getElementById('reliability');
     var pre = document.createElement('pre');
     pre.id = '__tb_report';
     pre.textContent = JSON.stringify({errors: window.__tb.errors, charts: charts,
-                                      title: document.title});
+                                      title: document.title, headings: heads,
+                                      viewport_height: window.innerHeight,
+                                      reliability: rel ? {text: rel.textContent,
+                                        top: rel.getBoundingClientRect().top} : null});
     document.body.appendChild(pre);
   }, 1000);
 });

@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from twinbench.report import aggregate as agg
 from twinbench.report import charts, codesize, tables
 from twinbench.report.classic import classic_rows
-from twinbench.report.verdicts import all_verdicts, scope_name
+from twinbench.report.verdicts import all_verdicts, overview, scope_name
 from twinbench.results import Cell, Results
 
 
@@ -133,6 +133,9 @@ def context(data: RunData) -> dict[str, Any]:
     nodes = sorted({g.node for g in groups if g.node})
     return {
         "run_id": main.run_id, "run_dir": str(data.run_dir),
+        "overview": overview(data.results, groups, parity_cells),
+        "scoreboards": [tables.scoreboard(gs, scope_name(key))
+                        for key, gs in agg.scopes(groups).items()],
         "verdicts": verdicts,
         "sections": scope_sections(data, groups, portability) + pipeline_sections(data),
         "twins": twins, "training": training,

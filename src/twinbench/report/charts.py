@@ -9,13 +9,31 @@ from plotly.subplots import make_subplots
 
 from twinbench.report.aggregate import METRICS, Group, dig, summary
 
-HEIGHT = 380
+HEIGHT = 420
 STATUS_SCORE = {"ok": 1.0, "mismatch": 0.5, "failed": 0.0}
+PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
+           "#7f7f7f", "#bcbd22", "#17becf")
+
+
+def stack_colour(stack: str) -> str:
+    """One colour per stack in every chart of every report: fixed by the stack's place in
+    STACKS (an A/A copy, `torch#2`, takes the colours after them); unknown names hash."""
+    from twinbench.stacks import STACKS
+
+    names = list(STACKS)
+    base, sep, k = stack.partition("#")
+    if base in names and not sep:
+        return PALETTE[names.index(base)]
+    if base in names and k.isdigit():
+        return PALETTE[(len(names) + names.index(base) + int(k) - 2) % len(PALETTE)]
+    return PALETTE[sum(map(ord, stack)) % len(PALETTE)]
 
 
 def _layout(fig: go.Figure, title: str, **kw) -> go.Figure:
-    fig.update_layout(title=title, height=HEIGHT, margin={"l": 60, "r": 20, "t": 50, "b": 60},
-                      template="plotly_white", legend={"orientation": "h", "y": -0.2}, **kw)
+    # The legend sits below the x-axis title (never over an axis label), with room for it.
+    fig.update_layout(title=title, height=HEIGHT, margin={"l": 70, "r": 20, "t": 50, "b": 130},
+                      template="plotly_white",
+                      legend={"orientation": "h", "y": -0.32, "yanchor": "top"}, **kw)
     return fig
 
 
@@ -24,7 +42,7 @@ def learning_curves(groups: list[Group]) -> go.Figure | None:
     repeats at each epoch)."""
     fig = make_subplots(rows=1, cols=2, subplot_titles=("test accuracy", "training loss"))
     drawn = False
-    for i, g in enumerate(groups):
+    for g in groups:
         curves = [c.metrics.get("epochs") or [] for c in g.cells if c.status in ("ok", "diverged")]
         by_epoch: dict[int, list[dict]] = {}
         for curve in curves:
@@ -38,10 +56,12 @@ def learning_curves(groups: list[Group]) -> go.Figure | None:
             ys = [_median([e.get(key) for e in by_epoch[k]]) for k in epochs]
             fig.add_trace(go.Scatter(x=epochs, y=ys, mode="lines+markers", name=g.stack,
                                      legendgroup=g.stack, showlegend=col == 1,
-                                     line={"color": _color(i)}), row=1, col=col)
+                                     line={"color": stack_colour(g.stack)}), row=1, col=col)
     if not drawn:
         return None
     fig.update_xaxes(title_text="epoch", dtick=1)
+    fig.update_yaxes(title_text="test accuracy (fraction correct)", row=1, col=1)
+    fig.update_yaxes(title_text="training loss (cross-entropy, nats)", row=1, col=2)
     return _layout(fig, "Learning curves (median across repeats)")
 
 
@@ -50,14 +70,9 @@ def _median(xs: list) -> float | None:
     return float(np.median(vals)) if vals else None
 
 
-def _color(i: int) -> str:
-    palette = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
-               "#7f7f7f", "#bcbd22", "#17becf")
-    return palette[i % len(palette)]
-
-
 def bars_with_ci(groups: list[Group], metric_names: list[str], title: str) -> go.Figure | None:
-    """One bar per stack and metric, whiskers at the 95% CI where there is one."""
+    """One bar per stack (in its colour) and metric, with whiskers at the 95% CI only
+    where there is one: a single value gets no error cap."""
     fig = go.Figure()
     for name in metric_names:
         m = METRICS[name]
@@ -68,15 +83,19 @@ def bars_with_ci(groups: list[Group], metric_names: list[str], title: str) -> go
                 continue
             xs.append(g.stack)
             ys.append(s["value"])
-            ci = s.get("ci95") or [s["value"], s["value"]]
-            lo.append(max(s["value"] - ci[0], 0.0))
-            hi.append(max(ci[1] - s["value"], 0.0))
+            ci = s.get("ci95")
+            lo.append(max(s["value"] - ci[0], 0.0) if ci else None)
+            hi.append(max(ci[1] - s["value"], 0.0) if ci else None)
         if xs:
-            fig.add_trace(go.Bar(x=xs, y=ys, name=f"{m.label} ({m.unit})",
-                                 error_y={"type": "data", "symmetric": False, "array": hi,
-                                              "arrayminus": lo}))
+            err = ({"type": "data", "symmetric": False, "array": hi, "arrayminus": lo}
+                   if any(h is not None for h in hi) else None)
+            fig.add_trace(go.Bar(x=xs, y=ys, name=f"{m.label} ({m.unit})", error_y=err,
+                                 marker={"color": [stack_colour(x) for x in xs]},
+                                 showlegend=False))
+            fig.update_yaxes(title_text=f"{m.label} ({m.unit})" if m.unit else m.label)
     if not fig.data:
         return None
+    fig.update_xaxes(title_text="stack")
     return _layout(fig, title, barmode="group")
 
 
@@ -86,14 +105,14 @@ def latency_distribution(groups: list[Group]) -> go.Figure | None:
     m = METRICS["latency_b1_p50_ms"]
     if any(g.raw(m) for g in groups):
         fig = go.Figure()
-        for i, g in enumerate(groups):
+        for g in groups:
             raw = np.sort(np.asarray(g.raw(m)))
             if raw.size:
                 y = np.arange(1, raw.size + 1) / raw.size
                 fig.add_trace(go.Scatter(x=raw, y=y, mode="lines", name=g.stack,
-                                         line={"color": _color(i)}))
-        fig.update_xaxes(type="log", title_text="ms per call (batch 1, fastest path)")
-        fig.update_yaxes(title_text="fraction of calls")
+                                         line={"color": stack_colour(g.stack)}))
+        fig.update_xaxes(type="log", title_text="ms per call, batch 1, fastest path (log)")
+        fig.update_yaxes(title_text="fraction of calls (cumulative)")
         return _layout(fig, "Batch-1 latency CDF (fastest path)")
     return latency_percentiles(groups)
 
@@ -113,6 +132,7 @@ def latency_percentiles(groups: list[Group]) -> go.Figure | None:
     if not fig.data:
         return None
     fig.update_yaxes(type="log", title_text="ms per call (log)")
+    fig.update_xaxes(title_text="stack: inference route")
     return _layout(fig, "Batch-1 latency percentiles per inference path (first repeat)",
                    barmode="group")
 
@@ -131,7 +151,8 @@ def flops_chart(groups: list[Group]) -> go.Figure | None:
             fig.add_trace(go.Bar(x=xs, y=ys, name=f"{label} % of peak"))
     if not fig.data:
         return None
-    fig.update_yaxes(title_text="% of peak FLOP/s")
+    fig.update_yaxes(title_text="% of peak FLOP/s (measured matmul peak)")
+    fig.update_xaxes(title_text="stack")
     return _layout(fig, "Achieved FLOP/s as % of peak", barmode="group")
 
 
@@ -153,4 +174,6 @@ def portability_heatmap(entries: dict[str, list[dict]], title: str) -> go.Figure
     fig = go.Figure(go.Heatmap(z=z, x=cols, y=rows, text=text, texttemplate="%{text}",
                                zmin=0, zmax=1, showscale=False,
                                colorscale=[[0, "#d62728"], [0.5, "#ffbf00"], [1, "#2ca02c"]]))
+    fig.update_xaxes(title_text="format → runtime")
+    fig.update_yaxes(title_text="source stack")
     return _layout(fig, title)

@@ -25,27 +25,52 @@ def _parity_evidence(parity_cells: list[Cell]) -> tuple[int, int, float | None]:
     return sum(bool(c.parity["pass"]) for c in checked), len(checked), max(worst, default=None)
 
 
-def _row(aspect: str, torch: str, keras: str, link: str, label: str) -> dict:
-    return {"aspect": aspect, "PyTorch": torch, "Keras 3": keras, "link": link,
-            "link_label": label}
+# The seed article's table, as its claims were quoted when this project started (the
+# article's own wording where the issues quote it). Each row: claim -> evidence -> verdict.
+CLAIMS = {
+    "data structure": "PyTorch computes on its own tensors; Keras takes NumPy arrays",
+    "model building": "PyTorch builds models by subclassing nn.Module; Keras stacks layers",
+    "training": "PyTorch needs a hand-written training loop; Keras trains with fit()",
+    "gradients": "Keras needs manual gradients",
+    "GPU": "PyTorch can use N GPUs in parallel; Keras trains on the GPU",
+    "portability": "PyTorch is portable to Python; Keras to Python, JavaScript and Java",
+    "community": "the frameworks differ in the size and activity of their community",
+    "API": "Keras has the simpler, higher-level API",
+    "speed": "PyTorch is fast: ahead on training time and speed",
+}
+SUPPORTED, REFUTED, NOT_MEASURED = "supported", "refuted", "not measured here"
 
 
-def _speed(verdicts: list[Verdict]) -> dict[str, str]:
-    """Where a stack of each framework won a speed verdict (significantly), and how many
-    comparisons named no winner."""
-    wins: dict[str, list[str]] = {"PyTorch": [], "Keras 3": []}
-    ties, total = 0, 0
+def _row(aspect: str, torch: str, keras: str, link: str, label: str,
+         verdict: str = SUPPORTED) -> dict:
+    return {"aspect": aspect, "claim": CLAIMS[aspect], "PyTorch": torch, "Keras 3": keras,
+            "verdict": verdict, "link": link, "link_label": label}
+
+
+def _speed(verdicts: list[Verdict]) -> tuple[dict[str, str], str]:
+    """Per framework, each stack's (so each Keras backend's) wins among the speed verdicts
+    tested per process, and the claim's verdict: refuted when a Keras stack won any,
+    supported when only torch stacks won, not measured when none was decided."""
+    wins: dict[str, dict[str, int]] = {"PyTorch": {}, "Keras 3": {}}
+    decided = indicative = 0
     for v in (v for v in verdicts if v.anchor in ("v-training", "v-realtime")):
         for it in (i for i in v.items if i.test is not None):
-            total += 1
-            fw = framework_of(it.winner) if it.winner else None
-            if fw:
-                wins[fw].append(f"{v.scenario} on {it.scope} ({it.winner})")
-            else:
-                ties += 1
-    tail = f"; no clear winner in {ties} of {total} speed comparisons" if ties else ""
-    return {fw: (f"fastest in {', '.join(w)}" if w else "fastest nowhere") + tail
-            for fw, w in wins.items()}
+            indicative += it.indicative
+            decided += not it.indicative
+            for stack in (it.test.get("a"), it.test.get("b")):
+                fw = framework_of(stack or "")
+                if fw:
+                    wins[fw].setdefault(stack, 0)
+            if it.winner and framework_of(it.winner):
+                wins[framework_of(it.winner)][it.winner] += 1
+    tail = (f" (of {decided} speed verdicts tested per process; {indicative} more "
+            f"indicative only, under 3 processes per stack)")
+    text = {fw: (", ".join(f"{s} won {n}" for s, n in w.items()) or "no stack compared")
+            + tail for fw, w in wins.items()}
+    keras_won = any(wins["Keras 3"].values())
+    verdict = (REFUTED if keras_won else SUPPORTED if any(wins["PyTorch"].values())
+               else NOT_MEASURED)
+    return text, verdict
 
 
 def classic_rows(results: Results | None, parity_cells: list[Cell], twins: list[dict],
@@ -61,34 +86,75 @@ def classic_rows(results: Results | None, parity_cells: list[Cell], twins: list[
                  f"torch.Tensor made from the shared numpy arrays; images transposed to NCHW "
                  f"(inputs {', '.join(shapes) or '-'} in Keras's layout). {parity_txt}.",
                  f"the same numpy arrays, NHWC, handed to model.fit. {parity_txt}.",
-                 "#parity", "parity table")]
+                 "#parity", "parity table", SUPPORTED if cells else NOT_MEASURED)]
     per = {fw: ", ".join(f"{t['family']} {s['model_lines']}" for t in twins if "sides" in t
                          for s in t["sides"] if s["framework"] == fw) or "-"
            for fw in FRAMEWORKS.values()}
-    rows.append(_row("model construction",
+    rows.append(_row("model building",
                      f"nn.Module subclass; model code lines: {per['PyTorch']}",
-                     f"keras.Model subclass; model code lines: {per['Keras 3']}",
+                     f"keras.Model subclass of layers; model code lines: {per['Keras 3']}",
                      "#code", "twins side by side"))
     tr = {t["framework"]: t for t in training}
-    rows.append(_row("training API",
+    rows.append(_row("training",
                      _train_text(tr.get("PyTorch"), "explicit loop", cells, "PyTorch"),
                      _train_text(tr.get("Keras 3"), "compile + fit", cells, "Keras 3"),
                      "#code-training", "training code"))
+    rows += [_gradients_row(worst, parity_cells), _gpu_row(results),
+             _portability_row(portability), _community_row(), _api_row(per, tr)]
+    speed, verdict = _speed(verdicts)
+    rows.append(_row("speed", speed["PyTorch"], speed["Keras 3"], "#verdicts", "verdicts",
+                     verdict))
+    return rows
+
+
+def _gradients_row(worst: float | None, parity_cells: list[Cell]) -> dict:
+    """'Keras needs manual gradients' is refuted by the twin's fit code (no gradient line)
+    and by Keras twins whose gradients matched torch autograd's."""
+    keras_ok = [c for c in parity_cells if framework_of(c.stack) == "Keras 3"
+                and c.parity.get("pass")]
     grad = (f"worst gradient relative error across twins {worst:.1e} (tolerance 1e-4)"
             if worst is not None else "not probed in this run")
-    rows.append(_row("gradients", f"automatic: loss.backward(); {grad}",
-                     f"automatic inside fit (the backend's autodiff); no manual gradients; "
-                     f"{grad}", "#parity", "parity table"))
+    keras = (f"automatic: fit() differentiates with the backend's autodiff (TensorFlow, JAX "
+             f"or torch); the twin's fit code has no gradient line (training code); "
+             f"{len(keras_ok)} Keras twins' gradients matched torch autograd's: {grad}")
+    return _row("gradients", f"automatic: loss.backward(); {grad}", keras,
+                "#code-training", "training code and parity",
+                REFUTED if keras_ok else NOT_MEASURED)
+
+
+def _gpu_row(results: Results | None) -> dict:
     device = (results.config.get("device") if results else None) or "cpu"
     cpu = (results.environment.get("cpu_model") if results else None) or "unknown CPU"
-    gpu = (f"not measured in this run: it ran on the CPU ({cpu})" if device == "cpu"
-           else f"measured on {device}: see the speed verdicts")
-    rows.append(_row("GPU", gpu, gpu, "#environment", "environment"))
-    rows.append(_row("portability", *_portability_text(portability), "#v-portability",
-                     "portability verdict"))
-    speed = _speed(verdicts)
-    rows.append(_row("speed", speed["PyTorch"], speed["Keras 3"], "#verdicts", "verdicts"))
-    return rows
+    gpu = (f"not measured in this run: it ran on the CPU ({cpu})" if device == "cpu" else
+           f"ran on {device}: see the speed verdicts (one device; no multi-GPU run)")
+    return _row("GPU", gpu, gpu, "#environment", "environment", NOT_MEASURED)
+
+
+def _portability_row(portability: dict[tuple, list[dict]]) -> dict:
+    torch, keras = _portability_text(portability)
+    langs = ("languages checked: Python runtimes only; JavaScript and Java are not checked "
+             "by this version")
+    return _row("portability", f"{torch}; {langs}", f"{keras}; {langs}", "#v-portability",
+                "portability verdict", NOT_MEASURED)
+
+
+def _community_row() -> dict:
+    text = ("not measurable offline: contributors, downloads, questions answered and issue "
+            "response times need the network; measured offline: only the versions installed "
+            "here (environment)")
+    return _row("community", text, text, "#environment", "environment", NOT_MEASURED)
+
+
+def _api_row(per: dict[str, str], tr: dict[str, dict]) -> dict:
+    """Judged on what can be counted: the training code the claim is about."""
+    t, k = tr.get("PyTorch"), tr.get("Keras 3")
+    if not (t and k):
+        return _row("API", "-", "-", "#code", "twins side by side", NOT_MEASURED)
+    verdict = SUPPORTED if k["code_lines"] < t["code_lines"] else REFUTED
+    return _row("API", f"training loop: {t['code_lines']} code lines; model code lines: "
+                       f"{per['PyTorch']}",
+                f"fit-based training: {k['code_lines']} code lines; model code lines: "
+                f"{per['Keras 3']}", "#code-training", "training code", verdict)
 
 
 def _train_text(t: dict | None, style: str, cells: list[Cell], fw: str) -> str:

@@ -128,7 +128,7 @@ def repeats_table(results: Results) -> Table:
 
 def loadgen_table(results: Results) -> Table:
     """MLPerf LoadGen figures per cell, with LoadGen's own VALID/INVALID verdicts."""
-    table = Table(title="MLPerf LoadGen (fastest batch-1 path)")
+    table = Table(title="LoadGen scenarios, not MLPerf results (fastest batch-1 path)")
     for col in ("task", "model", "stack", "r", "path", "SingleStream p90 ms", "Server QPS "
                 "(p99 ms within bound)", "Offline samples/s", "% peak train/infer"):
         table.add_column(col, overflow="fold")

@@ -4,9 +4,10 @@ string (the templates escape them). Framework-free."""
 from __future__ import annotations
 
 import json
+import statistics
 from typing import Any
 
-from twinbench.report.aggregate import METRICS, Group, dig, summary
+from twinbench.report.aggregate import METRICS, Group, dig, is_contended, summary
 from twinbench.report.verdicts import fmt_num, fmt_value
 from twinbench.results import Cell, Results
 
@@ -110,7 +111,8 @@ def parity_table(cells: list[Cell], title: str = "Parity (verify)") -> dict:
 
 
 def scope_tables(gs: list[Group], parity_cells: list[Cell]) -> list[dict]:
-    return [accuracy_table(gs), speed_table(gs), memory_table(gs), flops_table(gs),
+    return [accuracy_table(gs), speed_table(gs), inference_routes_table(gs),
+            loadgen_report_table(gs), memory_table(gs), flops_table(gs),
             parity_table(parity_cells, "Parity of these twins (verify)")]
 
 
@@ -193,3 +195,130 @@ def noise_table(warnings: list[dict]) -> dict:
     return table("Noise warnings (coefficient of variation above 10%)",
                  ["scope", "stack", "metric", "CV", "sample"], rows,
                  None if rows else "no metric's coefficient of variation exceeds 10%")
+
+
+# --- The first screen (issue 16): one scoreboard per scope, then the tables behind it ---
+
+# What "compiled" means on each stack's batch-1 inference route.
+COMPILED_MEANS = {
+    "torch": "no compiled route: eager no_grad and inference_mode",
+    "torch-compile": "torch.compile (inductor) forward under inference_mode",
+    "keras-tensorflow": "tf.function around the model, jit_compile=False (graph)",
+    "keras-tensorflow-xla": "tf.function around the model, jit_compile=True (XLA)",
+    "keras-jax": "jax.jit of the model's stateless forward",
+    "keras-torch": "torch.compile of the Keras model under no_grad",
+}
+
+
+def _median(values: list[Any]) -> float | None:
+    vals = [v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    return float(statistics.median(vals)) if vals else None
+
+
+def _per_repeat(g: Group, path: tuple[str, ...]) -> str:
+    """The median over the group's ok repeats of one metrics value, formatted."""
+    return fmt_num(_median([dig(c.metrics, path) for c in g.ok]))
+
+
+def _idiomatic_b1(g: Group) -> str:
+    vals = [dig(c.metrics, ("latency_b1_by_path", c.metrics.get("latency_b1_idiomatic") or "",
+                            "p50")) for c in g.ok]
+    route = next((c.metrics.get("latency_b1_idiomatic") for c in g.ok), None)
+    return f"{fmt_num(_median(vals))} ({route})" if route else "-"
+
+
+def _fastest_b1(g: Group) -> str:
+    route = next((dig(c.metrics, ("latency_b1_ms", "path")) for c in g.ok), None)
+    val = _per_repeat(g, ("latency_b1_ms", "p50"))
+    return f"{val} ({route})" if route else "-"
+
+
+def _train_wall(g: Group) -> str:
+    """Wall time of all epochs, training plus each epoch's evaluation."""
+    return fmt_num(_median([(c.metrics.get("epochs") or [{}])[-1].get("elapsed_s")
+                            for c in g.ok]))
+
+
+def _board_status(g: Group) -> str:
+    n_cont = sum(is_contended(c) for c in g.ok)
+    text = _status(g)
+    if n_cont:
+        text += f"; CONTENDED x{n_cont} (left out of verdicts)"
+    if g.control_of:
+        text += f"; A/A copy of {g.control_of}"
+    return text
+
+
+SCOREBOARD_HEADERS = ["stack", "status", "processes", "train wall s", "first step s",
+                      "accuracy", "b1 p50 ms (idiomatic)", "b1 p50 ms (fastest)",
+                      "b256 samples/s", "peak RSS MiB"]
+
+
+def scoreboard(gs: list[Group], title: str) -> dict:
+    """Stacks x key metrics: medians over each stack's ok processes."""
+    rows = [[g.stack, _board_status(g), len(g.ok), _train_wall(g),
+             _per_repeat(g, ("first_step_s",)), _per_repeat(g, ("accuracy",)),
+             _idiomatic_b1(g), _fastest_b1(g), _per_repeat(g, ("infer_samples_per_s_b256",)),
+             _per_repeat(g, ("peak_rss_mb",))] for g in gs]
+    note = ("Medians over each stack's processes. train wall: all epochs, with each "
+            "epoch's evaluation; first step: spawn to the end of the first training step "
+            "(import, build, compile); b1: batch-1 latency by the idiomatic route and by "
+            "the fastest one (routes below).")
+    return table(title, SCOREBOARD_HEADERS, rows, note)
+
+
+def inference_routes_table(gs: list[Group]) -> dict:
+    """Batch-1 latency of every inference route of every stack (first ok process)."""
+    rows = []
+    for g in gs:
+        c = (g.ok or [None])[0]
+        routes = (c.metrics.get("latency_b1_by_path") if c else None) or {}
+        for name, r in routes.items():
+            if not isinstance(r, dict):
+                continue
+            rows.append([g.stack, name, "yes" if r.get("idiomatic") else "",
+                         fmt_num(r.get("p50")), fmt_num(r.get("p99")), r.get("calls", "-"),
+                         r.get("error") or ("stopped by --latency-budget"
+                                            if r.get("budget_hit") else "")])
+    means = "; ".join(f"{s}: {COMPILED_MEANS.get(s.partition('#')[0], '?')}"
+                      for s in dict.fromkeys(g.stack for g in gs))
+    return table("Batch-1 latency by inference route (first process)",
+                 ["stack", "route", "idiomatic", "p50 ms", "p99 ms", "calls", "note"], rows,
+                 f"What 'compiled' means per stack: {means}." if rows else
+                 "not measured in this run")
+
+
+def _scenario_text(r: Any, value: str) -> str:
+    if not isinstance(r, dict):
+        return "-"
+    if r.get("valid"):
+        return f"{value} VALID"
+    why = ", ".join(r.get("failed_checks") or []) or "no run within the bound"
+    return f"{value} INVALID ({r.get('verdict') or 'no result'}: {why})"
+
+
+def loadgen_report_table(gs: list[Group]) -> dict:
+    """LoadGen scenarios per process, with LoadGen's verdict and why a run was INVALID."""
+    rows = []
+    for g in gs:
+        for c in g.ok:
+            lg = c.metrics.get("loadgen")
+            if not isinstance(lg, dict):
+                continue
+            if "error" in lg:
+                rows.append([g.stack, c.repeat, lg.get("path"), f"failed: {lg['error']}",
+                             "-", "-"])
+                continue
+            ss, sv, off = lg.get("single_stream"), lg.get("server"), lg.get("offline")
+            rows.append([g.stack, c.repeat, lg.get("path"),
+                         _scenario_text(ss, f"p90 {fmt_num(dig(ss, ('p90_ms',)))} ms"),
+                         _scenario_text(sv, f"{fmt_num(dig(sv, ('qps',)))} QPS, p99 "
+                                            f"{fmt_num(dig(sv, ('p99_ms',)))} ms <= "
+                                            f"{fmt_num(dig(sv, ('bound_ms',)))}"),
+                         _scenario_text(off, f"{fmt_num(dig(off, ('samples_per_s',)))} "
+                                             f"samples/s")])
+    return table("LoadGen scenarios (not MLPerf results)",
+                 ["stack", "repeat", "route", "SingleStream", "Server", "Offline"], rows,
+                 "MLPerf LoadGen run on this machine with short minimum durations: a LoadGen "
+                 "scenario, not an MLPerf result. INVALID names the checks LoadGen failed."
+                 if rows else "not measured in this run (`twinbench run --loadgen`)")

@@ -19,8 +19,8 @@ from twinbench.report.aggregate import (
     ranked,
     scopes,
 )
-from twinbench.measure.stats import MIN_EFFECT, MIN_PROCESSES, PROCESS_ALPHA
-from twinbench.results import Cell
+from twinbench.measure.stats import MIN_EFFECT, MIN_PROCESSES, PROCESS_ALPHA, PROCESS_TEST
+from twinbench.results import Cell, Results
 
 
 @dataclass
@@ -233,7 +233,8 @@ def tta_notes(groups: list[Group]) -> list[str]:
         if runs and all(isinstance(t, dict) for t in runs):
             sc = time_to_accuracy_score([t.get("s") for t in runs])
             score = f"{sc['score_s']:.3g} s" if sc["score_s"] is not None else "not reached"
-            out.append(f"{g.stack}: MLPerf score {score} ({sc['method']} of {sc['runs']} "
+            out.append(f"{g.stack}: time-to-accuracy score (MLPerf Training rule) {score} "
+                       f"({sc['method']} of {sc['runs']} "
                        f"runs, {sc['reached']} reached {runs[0].get('target')})")
     for c in (c for g in groups for c in g.ok):
         tta = c.metrics.get("time_to_accuracy")
@@ -302,7 +303,8 @@ def all_verdicts(groups: list[Group], cells: list[Cell], portability: dict[tuple
         ["latency_b1_p99_ms", "loadgen_single_stream_p90_ms", "loadgen_server_qps"],
         "not measured in this run: `twinbench run` times batch-1 inference")
     if not any(dig(c.metrics, ("loadgen",)) for c in cells):
-        realtime.items.append(Item("LoadGen", "MLPerf LoadGen: not measured in this run "
+        realtime.items.append(Item("LoadGen", "LoadGen scenarios (not MLPerf results): not "
+                                   "measured in this run "
                                    "(`twinbench run --loadgen`)."))
     tta = metric_verdict("time to accuracy", "v-tta", by_scope, ["time_to_accuracy_s"],
                          "not measured in this run: `twinbench run --target-accuracy 0.9`",
@@ -320,3 +322,70 @@ def all_verdicts(groups: list[Group], cells: list[Cell], portability: dict[tuple
         portability_verdict(portability),
         code_verdict(twins, training),
     ]
+
+
+def _parity_line(cells: list[Cell], probes: list[Cell]) -> str:
+    """What was proven before anything was timed."""
+    checked = [c for c in probes if "pass" in c.parity]
+    if not checked:
+        return "no parity probe recorded"
+    passed = sum(bool(c.parity["pass"]) for c in checked)
+    names = [k for c in checked for k in c.parity.get("checks", {})]
+    checks = ", ".join(dict.fromkeys(names)) or "-"
+    ref = next((c.parity.get("reference") for c in checked), "torch")
+    return (f"{passed} of {len(checked)} twins matched the {ref} twin before timing "
+            f"(checks: {checks})")
+
+
+def reliability(groups: list[Group]) -> list[str]:
+    """The lines a reader needs before trusting a verdict: how many processes each verdict
+    rests on, this machine's A/A floor, and the contended cells."""
+    out = []
+    ok = [c for g in groups for c in g.ok]
+    n = min((len(g.ok) for g in groups if g.ok), default=0)
+    if n < MIN_PROCESSES:
+        out.append(f"{n} process{'es' if n != 1 else ''} per stack: rankings are indicative "
+                   f"and no winner is named; `twinbench run ... --repeats {MIN_PROCESSES}` "
+                   f"decides (winners need {MIN_PROCESSES} processes a side)")
+    else:
+        out.append(f"{n}+ processes per stack: winners are tested per process "
+                   f"({PROCESS_TEST}, p < {PROCESS_ALPHA}, at least {MIN_EFFECT:.0%} apart)")
+    aa = aa_rows(groups)
+    if aa:
+        worst = max(aa, key=lambda r: abs(r["ratio"] - 1))
+        false = [r for r in aa if r["significant"]]
+        out.append(f"A/A floor: a stack against its own copy differs by up to "
+                   f"{abs(worst['ratio'] - 1):.1%} ({worst['a']} / {worst['b']} on "
+                   f"{worst['label']}); "
+                   + (f"{len(false)} FALSE WINNER(S) among {len(aa)} A/A comparisons"
+                      if false else f"no false winner in {len(aa)} A/A comparisons"))
+    else:
+        out.append("A/A floor: not measured (name a stack twice, `--stacks "
+                   "torch,torch,...`, to see how much a stack differs from itself here)")
+    cont = [c for c in ok if is_contended(c)]
+    measured = [c for c in ok if dig(c.metrics, ("contention", "available"))]
+    out.append(f"contended cells: {len(cont)} of {len(measured)} measured (other work above "
+               f"its threshold share of their CPUs while timed)"
+               + (": " + ", ".join(f"{c.stack} r{c.repeat}" for c in cont)
+                  + ", shown but left out of the verdicts" if cont else ""))
+    return out
+
+
+def overview(results: Results | None, groups: list[Group], probes: list[Cell]) -> dict:
+    """What ran, on what, proven how: the report's first lines."""
+    cells = results.cells if results else []
+    env = results.environment if results else {}
+    cfg = results.config if results else {}
+    scopes_ = list(dict.fromkeys(f"{c.task} / {c.dataset} / {c.model}" for c in cells))
+    return {
+        "ran": [
+            f"tasks: {', '.join(scopes_) or '-'}",
+            f"stacks: {', '.join(dict.fromkeys(c.stack for c in cells)) or '-'}",
+            f"repeats: {cfg.get('repeats', 1)} fresh process(es) per cell; "
+            f"{len(cells)} cells, {sum(c.status == 'ok' for c in cells)} ok",
+            f"machine: {env.get('cpu_model') or '?'}, {env.get('cores') or '?'} cores, "
+            f"{cfg.get('threads') or '?'} threads per cell, device {cfg.get('device', 'cpu')}",
+            f"parity: {_parity_line(cells, probes)}",
+        ],
+        "reliability": reliability(groups),
+    }
