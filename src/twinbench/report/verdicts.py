@@ -381,7 +381,8 @@ def overview(results: Results | None, groups: list[Group], probes: list[Cell]) -
         "ran": [
             f"tasks: {', '.join(scopes_) or '-'}",
             f"stacks: {', '.join(dict.fromkeys(c.stack for c in cells)) or '-'}",
-            f"repeats: {cfg.get('repeats', 1)} fresh process(es) per cell; "
+            f"repeats: {max((c.repeat for c in cells), default=0) + 1} fresh process(es) "
+            f"per cell; "
             f"{len(cells)} cells, {sum(c.status == 'ok' for c in cells)} ok",
             f"machine: {env.get('cpu_model') or '?'}, {env.get('cores') or '?'} cores, "
             f"{cfg.get('threads') or '?'} threads per cell, device {cfg.get('device', 'cpu')}",
