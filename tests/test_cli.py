@@ -121,3 +121,24 @@ def test_off_linux_the_cell_commands_refuse_in_one_line(command, monkeypatch, ca
     code, out, err = call(command, capsys)
     assert code == 2 and err.count("\n") == 1 and "Traceback" not in out + err
     assert "Linux only" in err and "os.sched_getaffinity" in err and "prctl" in err
+
+
+def test_extras_are_ranges_that_keep_the_installed_torch():
+    from pathlib import Path
+
+    from packaging.requirements import Requirement  # pytest depends on packaging
+
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10: twinbench depends on tomli there
+        import tomli as tomllib
+
+    root = Path(__file__).resolve().parents[1]
+    project = tomllib.loads((root / "pyproject.toml").read_text())["project"]
+    reqs = [Requirement(r) for extra in project["optional-dependencies"].values()
+            for r in extra]
+    assert not [str(r) for r in reqs if any(s.operator == "==" for s in r.specifier)]
+    (torch,) = [r for r in reqs if r.name == "torch"]
+    assert "2.13.0" in torch.specifier and "2.14.0" not in torch.specifier
+    assert project["license"] == "MIT" and "the twinbench authors" in (
+        root / "LICENSE").read_text()
