@@ -102,6 +102,8 @@ def _app_options(
 
 
 def _progress_events(progress: Progress):
+    from rich.markup import escape
+
     from twinbench.api import Events
 
     task_id = progress.add_task("cells", total=0)
@@ -115,6 +117,9 @@ def _progress_events(progress: Progress):
                                                     highlight=False),
         on_start=start,
         on_cell_start=lambda t, s: progress.update(task_id, description=f"{t} / {s}"),
+        # the phase inside the cell: "train epoch 3/10, ETA 0:42" (names escaped: markup)
+        on_cell_progress=lambda t, s, pr: progress.update(
+            task_id, description=escape(f"{t} / {s}: {pr.text()}")),
         on_cell_end=lambda c: (progress.advance(task_id),
                                progress.console.print(f"  {c.task} / {c.stack}: {c.status}"
                                                       + (f" ({c.reason})" if c.reason else ""),
