@@ -22,6 +22,7 @@ from twinbench.models import resolve_models, spec_module
 from twinbench.parity.compare import QUICK_CHECKS, compare, first_failure, load_probe
 from twinbench.results import Cell, Results
 from twinbench.runner.executor import CellKey, Executor, LocalExecutor, Submission
+from twinbench.runner.progress import CellProgress
 from twinbench.stacks import missing_modules, resolve_stacks, stack_info
 from twinbench.store.db import FINAL, Store, default_db_path
 
@@ -40,6 +41,10 @@ class Events:
     on_cell_start: Callable[[str, str], None] = lambda task, stack: None
     on_cell_end: Callable[[Cell], None] = lambda cell: None
     on_warning: Callable[[str], None] = lambda message: None
+    # The running cell's phase (train epoch k/n with an ETA, latency, LoadGen...), as the
+    # cell reports it; repeated about once a second so a shown ETA counts down.
+    on_cell_progress: Callable[[str, str, CellProgress], None] = \
+        lambda task, stack, progress: None
 
 
 class Interrupted(RuntimeError):
@@ -244,7 +249,10 @@ def _execute_all(p: Plan, keys: list[CellKey], events: Events, data: dict[str, P
     executor = make_executor(p.config, mode)
     try:
         announce = lambda sub: events.on_cell_start("/".join(sub.key[:3]), sub.key[3])  # noqa: E731
-        for sub, raw in executor.run(subs, p.config.cell_timeout_s, announce):
+        progress = lambda sub, pr: events.on_cell_progress(  # noqa: E731
+            "/".join(sub.key[:3]), sub.key[3], pr)
+        for sub, raw in executor.run(subs, p.config.cell_timeout_s, announce,
+                                     on_progress=progress):
             cells[sub.key] = to_cell(sub.key, raw)
             on_cell(cells[sub.key])
             events.on_cell_end(cells[sub.key])

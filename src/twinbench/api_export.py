@@ -11,8 +11,9 @@ Writes `<out>/export.json` (the Results schema; each cell holds a `portability` 
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from twinbench.api import (
     CellKey,
@@ -30,6 +31,7 @@ from twinbench.export.formats import RUNTIMES, Format, resolve_formats, selected
 from twinbench.export.jobs import ExportJob, ReloadJob
 from twinbench.export.spawn import child_env, spawn
 from twinbench.results import Cell, Results
+from twinbench.runner.progress import CellProgress
 from twinbench.stacks import stack_info
 
 
@@ -112,7 +114,8 @@ def entry(p: Plan, job: ExportJob, fmt: Format, manifest: dict, why: str | None)
     return {**head, **info, **reloaded, "versions": versions}
 
 
-def export_cell(p: Plan, key: CellKey, data: dict[str, Path], formats: list[str]) -> Cell:
+def export_cell(p: Plan, key: CellKey, data: dict[str, Path], formats: list[str],
+                on_progress: Callable[[CellProgress], None] = lambda progress: None) -> Cell:
     task, dataset, model, stack = key[:4]  # one export per twin, whatever the repeats
     skipped = skipped_cell(task, stack, model)
     if skipped:
@@ -129,7 +132,7 @@ def export_cell(p: Plan, key: CellKey, data: dict[str, Path], formats: list[str]
     job_path.write_text(job.model_dump_json(indent=2))
     why, wall, tail = spawn("twinbench.export.child", job_path,
                             child_env(run.threads, run.seed, stack_info(stack).keras_backend),
-                            p.config.cell_timeout_s)
+                            p.config.cell_timeout_s, on_progress)
     manifest = _read(cell_dir / "manifest.json") or {}
     extra: dict[str, Any] = {"stderr_tail": tail} if why else {}
     source = manifest.get("source", {})
@@ -137,8 +140,20 @@ def export_cell(p: Plan, key: CellKey, data: dict[str, Path], formats: list[str]
                 status="failed" if why else "ok", reason=why and f"export {why}",
                 params=manifest.get("params"), wall_s=wall, settings=manifest.get("settings", {}),
                 metrics={"accuracy": manifest.get("accuracy"), **source},
-                portability=[entry(p, job, f, manifest, why) for f in selected(stack, formats)],
+                portability=reload_all(p, job, manifest, why, formats, on_progress),
                 **extra)
+
+
+def reload_all(p: Plan, job: ExportJob, manifest: dict, why: str | None, formats: list[str],
+               on_progress: Callable[[CellProgress], None]) -> list[dict]:
+    """Every format's entry (`entry`: reloaded in its runtime), announced as it starts."""
+    chosen = selected(job.stack, formats)
+    out = []
+    for k, fmt in enumerate(chosen, 1):
+        on_progress(CellProgress("reload", detail=fmt.name, step=k, steps=len(chosen),
+                                 at=time.time()))
+        out.append(entry(p, job, fmt, manifest, why))
+    return out
 
 
 def export_matrix(config: RunConfig | None = None, events: Events | None = None,
@@ -156,7 +171,9 @@ def export_matrix(config: RunConfig | None = None, events: Events | None = None,
     events.on_start(len(p.probe_cells()), "export and reload")
     for key in p.probe_cells():
         events.on_cell_start(f"{key[0]}/{key[1]}/{key[2]}", key[3])
-        results.cells.append(export_cell(p, key, data, formats))
+        shown = lambda pr, k=key: events.on_cell_progress(  # noqa: E731
+            f"{k[0]}/{k[1]}/{k[2]}", k[3], pr)
+        results.cells.append(export_cell(p, key, data, formats, shown))
         results.write(p.out_dir, "export.json")
         events.on_cell_end(results.cells[-1])
     return results

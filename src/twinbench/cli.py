@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import sys
+from enum import Enum
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 from pydantic import ValidationError
@@ -13,7 +14,8 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
+# Help texts are Rich markup, where "[default: x]" is a tag and vanishes: write "\\[default: x]".
+app = typer.Typer(add_completion=True, no_args_is_help=True,
                   help="Twin models in PyTorch and Keras 3, proven equal, then measured.")
 # Piped output (CI logs, files) gets a wide console so tables are never cut off.
 console = Console(width=None if sys.stdout.isatty() else 220)
@@ -44,7 +46,64 @@ def _validation_message(e: ValidationError) -> str:
     return f"--{field.replace('_', '-')}: {first['msg']}"
 
 
+class Format(str, Enum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+
+
+def format_option() -> Any:
+    """--format, shared by the commands that list things (history, show, stacks, compare)."""
+    return typer.Option(Format.table, "--format", case_sensitive=False,
+                        help="table (for people), json or csv (for scripts), on stdout.")
+
+
+def emit(fmt: Format, data: Any, rows: list[dict]) -> bool:
+    """Print `data` as JSON or `rows` as CSV (flat, see results.csv) on plain stdout, not
+    through Rich (no markup, no wrapping). False for --format table: the caller prints."""
+    from twinbench.results import csv_text, flatten
+
+    if fmt is Format.json:
+        sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+    elif fmt is Format.csv:
+        sys.stdout.write(csv_text(flatten(r) for r in rows))
+    return fmt is not Format.table
+
+
+def require_linux() -> None:
+    """Commands that run cells pin each one to its CPUs (os.sched_getaffinity and
+    sched_setaffinity) and tie it to the driver (prctl): Linux only. Refused up front in
+    one line, rather than a traceback from the first cell."""
+    import os
+
+    missing = [f"os.{n}" for n in ("sched_getaffinity", "sched_setaffinity")
+               if not hasattr(os, n)]
+    if not sys.platform.startswith("linux"):
+        missing.append("prctl")
+    if missing:
+        fail(f"twinbench runs cells on Linux only: this system ({sys.platform}) lacks "
+             f"{', '.join(missing)}")
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from twinbench import __version__
+
+        console.print(f"twinbench {__version__}", highlight=False, markup=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _app_options(
+    version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
+                                 help="Print the version and exit."),
+) -> None:
+    """Twin models in PyTorch and Keras 3, proven equal, then measured."""
+
+
 def _progress_events(progress: Progress):
+    from rich.markup import escape
+
     from twinbench.api import Events
 
     task_id = progress.add_task("cells", total=0)
@@ -58,6 +117,9 @@ def _progress_events(progress: Progress):
                                                     highlight=False),
         on_start=start,
         on_cell_start=lambda t, s: progress.update(task_id, description=f"{t} / {s}"),
+        # the phase inside the cell: "train epoch 3/10, ETA 0:42" (names escaped: markup)
+        on_cell_progress=lambda t, s, pr: progress.update(
+            task_id, description=escape(f"{t} / {s}: {pr.text()}")),
         on_cell_end=lambda c: (progress.advance(task_id),
                                progress.console.print(f"  {c.task} / {c.stack}: {c.status}"
                                                       + (f" ({c.reason})" if c.reason else ""),
@@ -69,13 +131,13 @@ def _progress_events(progress: Progress):
 def run(
     suite: Optional[str] = typer.Option(None, help="A suite: quick, standard, or the path of "
                                         "a .toml file (see `twinbench suites`)."),
-    tasks: Optional[str] = typer.Option(None, help="Tasks or groups, comma-separated [default: "
+    tasks: Optional[str] = typer.Option(None, help="Tasks or groups, comma-separated \\[default: "
                                         "quick, or every task of --suite]."),
     stacks: Optional[str] = typer.Option(None, help="Stacks, comma-separated; see `twinbench "
-                                         "stacks` [default: all, or the suite's]."),
+                                         "stacks` \\[default: all, or the suite's]."),
     models: Optional[str] = typer.Option(None, help="Model families, comma-separated "
-                                         "[default: each task's own]."),
-    dataset: Optional[str] = typer.Option(None, help="Data set for the tasks [default: each "
+                                         "\\[default: each task's own]."),
+    dataset: Optional[str] = typer.Option(None, help="Data set for the tasks \\[default: each "
                                           "task's own]: digits, synthetic-sentiment, "
                                           "sms-spam, ag-news, trec, imdb, mnist, "
                                           "fashion-mnist, cifar10, digits-8x8."),
@@ -83,18 +145,18 @@ def run(
                                             "data files (checked, never downloaded)."),
     holdout: Optional[float] = typer.Option(None, help="Split what --data-dir holds: this "
                                             "fraction, stratified and seeded, is the test set."),
-    epochs: Optional[int] = typer.Option(None, help="Training epochs per cell [default: the "
+    epochs: Optional[int] = typer.Option(None, help="Training epochs per cell \\[default: the "
                                          "task's: digits 10, text 3]."),
     batch_size: Optional[int] = typer.Option(None, help="Training batch size, the same in "
-                                             "every stack [default: 32]."),
+                                             "every stack \\[default: 32]."),
     seed: int = typer.Option(0, help="Seed of the split, initial weights and batch order."),
     repeats: Optional[int] = typer.Option(None, help="Fresh-process repeats per cell (seed+r, "
-                                          "stack order rotated) [default: 1, or the suite's: "
+                                          "stack order rotated) \\[default: 1, or the suite's: "
                                           "standard 3]."),
     target_accuracy: Optional[float] = typer.Option(None, help="Report the time to the first "
                                                     "epoch at this test accuracy."),
-    threads: Optional[int] = typer.Option(None, help="Threads per cell [default: all CPUs]."),
-    out: Optional[Path] = typer.Option(None, help="Output folder [default: runs/<run id>]."),
+    threads: Optional[int] = typer.Option(None, help="Threads per cell \\[default: all CPUs]."),
+    out: Optional[Path] = typer.Option(None, help="Output folder \\[default: runs/<run id>]."),
     cell_timeout: float = typer.Option(900.0, help="Seconds before a cell is killed."),
     cell_memory_mb: Optional[float] = typer.Option(None, help="Kill a cell whose RSS passes "
                                                    "this many MB."),
@@ -112,8 +174,8 @@ def run(
                                "each framework's allocator)."),
     executor: str = typer.Option("local", help="Where cells run: local or ray."),
     ray_address: Optional[str] = typer.Option(None, help="Ray cluster address (with "
-                                              "--executor ray) [default: start one here]."),
-    db: Optional[Path] = typer.Option(None, help="SQLite history [default: "
+                                              "--executor ray) \\[default: start one here]."),
+    db: Optional[Path] = typer.Option(None, help="SQLite history \\[default: "
                                       "~/.local/share/twinbench/history.db]."),
     resume: Optional[str] = typer.Option(None, help="Run id: run only its missing or failed "
                                          "cells (its stored settings apply)."),
@@ -144,6 +206,7 @@ def run_config_kwargs(o: dict) -> dict:
 
 
 def _run(options: dict, db: Optional[Path], resume: Optional[str], dry_run: bool) -> None:
+    require_linux()
     from twinbench.api import TwinbenchError, plan, resume_plan
     from twinbench.config import RunConfig
 
@@ -219,18 +282,19 @@ def _print_results(results) -> None:
 def latency(
     tasks: str = typer.Option("quick", help="Tasks or groups, comma-separated."),
     stacks: str = typer.Option("all", help="Stacks, comma-separated; see `twinbench stacks`."),
-    models: Optional[str] = typer.Option(None, help="Model families [default: each task's]."),
+    models: Optional[str] = typer.Option(None, help="Model families \\[default: each task's]."),
     epochs: Optional[int] = typer.Option(None, help="Training epochs before the LoadGen runs."),
     duration: float = typer.Option(2.0, help="Minimum seconds of each LoadGen run."),
     server_steps: int = typer.Option(6, help="Bisection steps for the Server QPS."),
     latency_bound_ms: float = typer.Option(10.0, help="Server scenario: p99 latency bound."),
-    threads: Optional[int] = typer.Option(None, help="Threads per cell [default: all CPUs]."),
-    out: Optional[Path] = typer.Option(None, help="Output folder [default: runs/<run id>]."),
-    db: Optional[Path] = typer.Option(None, help="SQLite history [default: "
+    threads: Optional[int] = typer.Option(None, help="Threads per cell \\[default: all CPUs]."),
+    out: Optional[Path] = typer.Option(None, help="Output folder \\[default: runs/<run id>]."),
+    db: Optional[Path] = typer.Option(None, help="SQLite history \\[default: "
                                       "~/.local/share/twinbench/history.db]."),
 ) -> None:
     """Train each twin, then MLPerf LoadGen: SingleStream p90, Server QPS within the p99
     bound (bisection), Offline samples/s, each with LoadGen's VALID/INVALID verdict."""
+    require_linux()
     from twinbench.api import TwinbenchError, plan
     from twinbench.config import RunConfig
     from twinbench.report.console import loadgen_table
@@ -270,14 +334,15 @@ def verify(
                                "(cnn, bilstm, textcnn, transformer, resnet)."),
     stacks: str = typer.Option("all", help="Stacks, comma-separated; see `twinbench stacks`."),
     seed: int = typer.Option(0, help="Seed of the canonical weights and the probe batch."),
-    threads: Optional[int] = typer.Option(None, help="Threads per cell [default: all CPUs]."),
-    out: Optional[Path] = typer.Option(None, help="Output folder [default: runs/<run id>]."),
+    threads: Optional[int] = typer.Option(None, help="Threads per cell \\[default: all CPUs]."),
+    out: Optional[Path] = typer.Option(None, help="Output folder \\[default: runs/<run id>]."),
     cell_timeout: float = typer.Option(900.0, help="Seconds before a cell is killed."),
     jobs: int = typer.Option(1, help="Cells run at once (nothing is timed; each cell's "
                              "threads share the CPUs)."),
 ) -> None:
     """Prove the twins equal: parameter count, forward, loss, gradients, optimizer steps
     and a 10-step loss trajectory, each stack against the torch twin. Exit 1 on failure."""
+    require_linux()
     from twinbench.api import TwinbenchError, plan
     from twinbench.api import verify as api_verify
     from twinbench.config import RunConfig
@@ -317,8 +382,8 @@ def export_cmd(
     epochs: int = typer.Option(1, help="Training epochs before export (0: initial weights)."),
     tolerance: float = typer.Option(1e-4, help="Max abs diff of the logits for `ok`."),
     seed: int = typer.Option(0, help="Seed of the split, initial weights and batch order."),
-    threads: Optional[int] = typer.Option(None, help="Threads per process [default: all CPUs]."),
-    out: Optional[Path] = typer.Option(None, help="Output folder [default: runs/<run id>]."),
+    threads: Optional[int] = typer.Option(None, help="Threads per process \\[default: all CPUs]."),
+    out: Optional[Path] = typer.Option(None, help="Output folder \\[default: runs/<run id>]."),
     cell_timeout: float = typer.Option(900.0, help="Seconds before a process is killed."),
     latency_calls: int = typer.Option(300, help="Timed batch-1 calls per runtime."),
     latency_budget: float = typer.Option(2.0, help="Seconds of timed calls per runtime before "
@@ -326,6 +391,7 @@ def export_cmd(
 ) -> None:
     """Export every twin to every format its stack offers, reload each artifact in its
     target runtime in a fresh process, and compare: diff, size, load time, b1 latency."""
+    require_linux()
     from twinbench.api import TwinbenchError, plan
     from twinbench.api_export import check_formats, export_matrix
     from twinbench.config import RunConfig
@@ -389,16 +455,22 @@ def _progress() -> Progress:
 
 @app.command()
 def history(
-    db: Optional[Path] = typer.Option(None, help="SQLite history [default: "
+    db: Optional[Path] = typer.Option(None, help="SQLite history \\[default: "
                                       "~/.local/share/twinbench/history.db]."),
     limit: int = typer.Option(20, min=1, help="How many recent runs."),
+    fmt: Format = format_option(),
 ) -> None:
     """List the stored runs, newest first."""
     store = _open_store(db)
+    runs = [dict(r) for r in store.runs(limit)]
+    # JSON carries each run's config; CSV keeps to the table's columns (one line a run).
+    flat = [{k: v for k, v in r.items() if k != "config"} for r in runs]
+    if emit(fmt, [{**r, "config": json.loads(r["config"])} for r in runs], flat):
+        return
     table = Table(title=f"twinbench history ({store.path})")
     for col in ("run id", "created", "status", "cells", "failed", "output"):
         table.add_column(col)
-    for r in store.runs(limit):
+    for r in runs:
         table.add_row(r["run_id"], r["created"], r["status"], str(r["n_cells"]),
                       str(r["n_failed"]), r["out_dir"])
     console.print(table)
@@ -407,8 +479,9 @@ def history(
 @app.command()
 def show(
     run_id: str = typer.Argument(..., help="A run id from `twinbench history`."),
-    db: Optional[Path] = typer.Option(None, help="SQLite history [default: "
+    db: Optional[Path] = typer.Option(None, help="SQLite history \\[default: "
                                       "~/.local/share/twinbench/history.db]."),
+    fmt: Format = format_option(),
 ) -> None:
     """Print one stored run: its status and the summary table of its cells."""
     from twinbench.report.console import summary_table
@@ -422,6 +495,9 @@ def show(
     results = Results(run_id=run_id, environment=store.environment(run_id),
                       config=json.loads(row["config"]),
                       cells=[Cell.model_validate(c) for c in store.cells(run_id)])
+    run = {k: row[k] for k in ("status", "created", "out_dir")}
+    if emit(fmt, {**run, **results.model_dump(mode="json")}, results.rows()):
+        return
     console.print(f"run {run_id}: {row['status']}, created {row['created']}, "
                   f"output {row['out_dir']}")
     console.print(summary_table(results))
@@ -457,6 +533,7 @@ def compare(
     threshold: float = typer.Option(0.05, help="Flag a change worse than this fraction "
                                     "(0.05 = 5%) as a regression."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Also write every row here."),
+    fmt: Format = format_option(),
 ) -> None:
     """Per cell and metric: ratio B/A, its 95% CI and a Mann-Whitney test. Exit 1 when any
     regression beyond --threshold is flagged (significant, or untested single values)."""
@@ -467,7 +544,8 @@ def compare(
         out = compare_runs(run_a, run_b, threshold)
     except ReportError as e:
         fail(str(e))
-    _print_compare(out)
+    if not emit(fmt, out, out["rows"]):
+        _print_compare(out)
     if json_out:
         json_out.write_text(json.dumps(out, indent=2))
     if out["regressions"]:
@@ -510,7 +588,7 @@ def worker(
     address: Optional[str] = typer.Option(None, help="HEAD_IP:PORT of the cluster to join."),
     port: int = typer.Option(6379, help="With --head: the port of the cluster (GCS)."),
     num_cpus: Optional[int] = typer.Option(None, help="CPUs Ray may count on this node "
-                                           "[default: Ray's own count]."),
+                                           "\\[default: Ray's own count]."),
     dashboard: bool = typer.Option(False, help="With --head: Ray's dashboard, on "
                                    "--node-ip-address only."),
     block: bool = typer.Option(False, help="Keep `ray start` in the foreground (containers)."),
@@ -544,10 +622,17 @@ def worker(
 
 
 @app.command("stacks")
-def list_stacks() -> None:
+def list_stacks(fmt: Format = format_option()) -> None:
     """List the stacks, whether each is installed, and the framework versions."""
     from twinbench.stacks import STACKS, missing_modules, module_version
 
+    rows = [{"stack": i.name, "installed": not missing_modules(i),
+             "versions": {m: module_version(m) for m in i.modules},
+             "compile_mode": i.compile_mode,
+             "install": f"pip install 'twinbench[{i.extra}]'" if missing_modules(i) else None}
+            for i in STACKS.values()]
+    if emit(fmt, rows, rows):
+        return
     table = Table(title="twinbench stacks")
     for col in ("stack", "status", "versions", "compile mode", "install"):
         table.add_column(col)
@@ -601,16 +686,18 @@ def pipelines_cmd(
     epochs: int = typer.Option(2, help="Training epochs per stack x pipeline."),
     pipeline_epochs: int = typer.Option(3, help="Passes of each pipeline alone."),
     warmup_epochs: int = typer.Option(1, help="First epochs left out of the medians."),
-    batch_size: Optional[int] = typer.Option(None, help="Batch size [default: the task's, 32]."),
+    batch_size: Optional[int] = typer.Option(None, help="Batch size \\[default: the task's, 32]."),
     samples: Optional[int] = typer.Option(None, help="Use the first N training samples."),
     augment: bool = typer.Option(True, help="Random shifts (and flips) of images."),
     seed: int = typer.Option(0, help="Seed of the split, weights, order and augmentation."),
-    threads: Optional[int] = typer.Option(None, help="Threads per process [default: all CPUs]."),
-    out: Optional[Path] = typer.Option(None, help="Output folder [default: runs/pipelines-<id>]."),
+    threads: Optional[int] = typer.Option(None, help="Threads per process \\[default: all CPUs]."),
+    out: Optional[Path] = typer.Option(None, help="Output folder "
+                                       "\\[default: runs/pipelines-<id>]."),
     cell_timeout: float = typer.Option(900.0, help="Seconds before a measurement is killed."),
 ) -> None:
     """Measure the input pipelines (the same transforms in numpy, torch DataLoader, tf.data,
     Keras PyDataset and Keras layers): alone, and feeding each stack's training step."""
+    require_linux()
     from twinbench.api import TwinbenchError
     from twinbench.pipelines.api import PipelineConfig, output_dir, plan
     from twinbench.pipelines.api import run as run_pipelines

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Iterable, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -39,11 +41,14 @@ class Results(BaseModel):
     cells: list[Cell] = Field(default_factory=list)
 
     def write(self, out_dir: Path, name: str = "results.json") -> Path:
-        """Write atomically (a crash mid-write never leaves half a file)."""
+        """Write atomically (a crash mid-write never leaves half a file). results.json gets
+        its flat twin results.csv beside it, one row per cell (see `rows`)."""
         path = out_dir / name
         tmp = path.with_suffix(".json.tmp")
         tmp.write_text(json.dumps(self.model_dump(mode="json"), indent=2))
         tmp.replace(path)
+        if name == "results.json":
+            write_text_atomic(out_dir / "results.csv", csv_text(self.rows()))
         return path
 
     @classmethod
@@ -56,17 +61,61 @@ class Results(BaseModel):
                 return c
         raise KeyError(f"no cell {task}/{stack}")
 
+    def rows(self) -> list[dict[str, Any]]:
+        """One flat row per cell: its identity (dataset and repeat tell the rows of a
+        repeated run apart), the settings that change its numbers, then the metrics with
+        dotted names ("latency_b1_ms.p50"). No pandas needed."""
+        rows = []
+        for c in self.cells:
+            row = {k: getattr(c, k) for k in ROW_FIELDS}
+            row.update(threads=c.settings.get("threads"),
+                       batch_size=c.settings.get("batch_size"))
+            row.update(flatten(c.metrics))
+            rows.append(row)
+        return rows
+
     def to_dataframe(self):  # -> pandas.DataFrame
-        """One row per cell, metrics flattened with dotted names. Needs pandas."""
+        """`rows()` as a DataFrame. Needs pandas."""
         try:
             import pandas as pd
         except ImportError as e:  # pragma: no cover - depends on the environment
             raise ImportError("to_dataframe() needs pandas: pip install pandas") from e
-        rows = []
-        for c in self.cells:
-            row = {k: getattr(c, k) for k in ("task", "model", "stack", "status", "reason",
-                                              "params")}
-            row.update(pd.json_normalize(c.metrics, sep=".").to_dict("records")[0]
-                       if c.metrics else {})
-            rows.append(row)
-        return pd.DataFrame(rows)
+        return pd.DataFrame(self.rows())
+
+
+ROW_FIELDS = ("task", "dataset", "model", "stack", "repeat", "status", "reason", "params",
+              "wall_s")
+
+
+def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested dicts to one level with dotted keys, as pandas.json_normalize(sep=".") does;
+    lists stay whole."""
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        if isinstance(v, dict) and v:
+            out.update(flatten(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def csv_text(rows: Iterable[dict[str, Any]]) -> str:
+    """Rows as CSV; the header is every key in first-seen order. A list or dict (an epoch
+    curve, raw samples) is one JSON cell, None an empty one."""
+    rows = list(rows)
+    if not rows:
+        return ""
+    columns = list(dict.fromkeys(k for r in rows for k in r))
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    for r in rows:
+        writer.writerow({k: json.dumps(v) if isinstance(v, (list, dict)) else v
+                         for k, v in r.items()})
+    return buf.getvalue()
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, newline="")  # csv writes its own line ends
+    tmp.replace(path)

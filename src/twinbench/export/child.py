@@ -53,8 +53,10 @@ def prepare(job, info, manifest: dict):
     stack.build(spec.init_weights(job.run.seed))
     run = job.run.model_copy(update={"epochs": job.run.export_epochs})
     x_train, x_test = stack.to_native(data.x_train), stack.to_native(data.x_test)
-    # measure_cell's helpers read a CellJob's fields; an export has no target accuracy
-    like = SimpleNamespace(run=run, target_accuracy=None, target_source=None)
+    # measure_cell's helpers read a CellJob's fields; an export has no target accuracy.
+    # result_path: where train() reports its epochs (progress.json beside it).
+    like = SimpleNamespace(run=run, target_accuracy=None, target_source=None,
+                           result_path=job.cell_dir / "manifest.json")
     train(stack, like, data, x_train, x_test, StepTimer())
     _, acc = log_softmax_loss_acc(stack.predict(x_test), data.y_test)
     x = np.ascontiguousarray(x_test[: job.test_batch])
@@ -70,9 +72,13 @@ def prepare(job, info, manifest: dict):
 def export_all(job, stack, x, manifest: dict, path: Path) -> None:
     from twinbench.export.formats import selected, versions
     from twinbench.export.jobs import error_text, first_line
+    from twinbench.runner import progress
 
     base = stack.versions()
-    for fmt in selected(job.stack, list(job.formats)):
+    chosen = selected(job.stack, list(job.formats))
+    for k, fmt in enumerate(chosen, 1):
+        progress.report(job.cell_dir / progress.FILE, "export", detail=fmt.name, step=k,
+                        steps=len(chosen))
         folder = job.cell_dir / fmt.name
         folder.mkdir(exist_ok=True)
         artifact = folder / fmt.artifact

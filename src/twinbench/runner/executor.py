@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Callable, Iterator, Protocol
 
 from twinbench.config import CellJob
+from twinbench.runner.progress import CellProgress
 from twinbench.stacks import StackInfo
 
 CellKey = tuple[str, str, str, str, int]  # (task, dataset, model, stack, repeat)
@@ -31,9 +32,11 @@ class Executor(Protocol):
 
     def run(self, subs: list[Submission], timeout_s: float,
             on_start: Callable[[Submission], None] = lambda s: None,
+            on_progress: Callable[[Submission, CellProgress], None] | None = None,
             ) -> Iterator[tuple[Submission, dict]]:
         """Yield (submission, raw result dict) as each cell finishes; call `on_start` as
-        each one starts."""
+        each one starts and `on_progress` as it reports a phase (where the executor can
+        see it)."""
         ...
 
     def close(self) -> None: ...
@@ -51,17 +54,20 @@ class LocalExecutor:
 
     def run(self, subs: list[Submission], timeout_s: float,
             on_start: Callable[[Submission], None] = lambda s: None,
+            on_progress: Callable[[Submission, CellProgress], None] | None = None,
             ) -> Iterator[tuple[Submission, dict]]:
         from twinbench.environment import node_fingerprint
         from twinbench.runner.local import run_cell
 
         node = node_fingerprint()  # every cell runs on this machine
-        if self.jobs > 1:
+        if self.jobs > 1:  # no progress: several cells, one bar, hooks off the main thread
             yield from self._run_concurrently(subs, timeout_s, on_start, node)
             return
         for s in subs:
             on_start(s)
-            raw = run_cell(s.job, s.info, s.cell_dir, timeout_s, memory_mb=self.memory_mb)
+            shown = (lambda p, s=s: on_progress(s, p)) if on_progress else None
+            raw = run_cell(s.job, s.info, s.cell_dir, timeout_s, memory_mb=self.memory_mb,
+                           on_progress=shown)
             yield s, {**raw, "node": node}
 
     def _run_concurrently(self, subs: list[Submission], timeout_s: float,

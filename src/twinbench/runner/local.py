@@ -14,8 +14,10 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Callable
 
 from twinbench.config import CellJob
+from twinbench.runner import progress
 from twinbench.stacks import StackInfo
 
 STDERR_TAIL_LINES = 15
@@ -88,13 +90,16 @@ def group_rss_mb(pid: int) -> float:
 
 
 def _watch(proc: subprocess.Popen, timeout_s: float, memory_mb: float | None,
-           stop: threading.Event | None = None) -> str | None:
+           stop: threading.Event | None = None,
+           tick: Callable[[], None] = lambda: None) -> str | None:
     """Wait for the cell; kill it past the timeout or the memory limit, or when `stop` is
     set (the driver was interrupted while this runs in a worker thread). Returns the reason
-    it failed, or None when it exited 0. Any exception here (Ctrl-C) kills it too."""
+    it failed, or None when it exited 0. Any exception here (Ctrl-C) kills it too.
+    `tick` runs at every poll (the cell's progress display)."""
     deadline = time.monotonic() + timeout_s
     try:
         while True:
+            tick()
             rc = proc.poll()
             if rc is not None:
                 return None if rc == 0 else f"cell process exited with {_describe_rc(rc)}"
@@ -119,9 +124,11 @@ def _watch(proc: subprocess.Popen, timeout_s: float, memory_mb: float | None,
 def run_cell(job: CellJob, info: StackInfo | None, cell_dir: Path, timeout_s: float,
              memory_mb: float | None = None, die_with_parent: bool = False,
              entry: str = "twinbench.runner.cell", env: dict[str, str] | None = None,
-             stop: threading.Event | None = None) -> dict:
+             stop: threading.Event | None = None,
+             on_progress: Callable[[progress.CellProgress], None] | None = None) -> dict:
     """Spawn the cell and wait. Returns the cell's result dict or a `failed` record.
     `entry` and `env`: another measurement's module and environment (pipelines).
+    `on_progress`: gets the phase the cell reports (runner/progress.py) as it changes.
 
     `die_with_parent`: the cell is SIGKILLed if this process dies (a Ray worker on a lost
     node must not leave an orphan cell running there)."""
@@ -132,8 +139,10 @@ def run_cell(job: CellJob, info: StackInfo | None, cell_dir: Path, timeout_s: fl
     job_path.write_text(job.model_dump_json(indent=2))
     err_path, out_path = cell_dir / "stderr.txt", cell_dir / "stdout.txt"
     error_path = cell_dir / "error.json"
-    for stale in (job.result_path, error_path):
+    progress_path = progress.cell_file(job.result_path)
+    for stale in (job.result_path, error_path, progress_path):
         stale.unlink(missing_ok=True)  # a resumed cell must not read an old attempt's
+    tick = progress.Watcher(progress_path, on_progress).poll if on_progress else lambda: None
     env = dict(env) if env is not None else cell_env(info, job.run.threads, job.run.seed,
                                                       job.run.device)
     if die_with_parent:
@@ -145,7 +154,7 @@ def run_cell(job: CellJob, info: StackInfo | None, cell_dir: Path, timeout_s: fl
             env=env, stdout=out, stderr=err,
             stdin=subprocess.DEVNULL, start_new_session=True,  # own group: kill takes all
         )
-        reason = _watch(proc, timeout_s, memory_mb, stop)
+        reason = _watch(proc, timeout_s, memory_mb, stop, tick)
     wall = time.perf_counter() - t0
     if reason is None and job.result_path.exists():
         raw = json.loads(job.result_path.read_text())

@@ -18,6 +18,7 @@ from twinbench.measure.peak import best_peak, efficiency, matmul_peak_gflops
 from twinbench.measure.stats import median_iqr, percentiles
 from twinbench.measure.timing import StepTimer, time_calls
 from twinbench.models import spec_module, twin_module
+from twinbench.runner import progress
 from twinbench.stacks import StackInfo
 from twinbench.stacks.base import InferFn, Stack
 
@@ -71,11 +72,22 @@ def divergence(train_loss: float, classes: int, factor: float) -> str | None:
     return None
 
 
+def report(job: CellJob, phase: str, **fields: object) -> None:
+    """The phase for the driver's display (runner/progress.py), between timed sections.
+    A job-like without a result path (another process's helper call) reports nothing."""
+    path = getattr(job, "result_path", None)
+    if path is not None:
+        progress.report(progress.cell_file(path), phase, **fields)
+
+
 def train(stack: Stack, job: CellJob, data, x_train, x_test, timer: StepTimer) -> list[dict]:
     curve: list[dict] = []
     t0 = time.perf_counter()
     classes = int(max(data.y_train.max(), data.y_test.max())) + 1
     for epoch in range(job.run.epochs):
+        so_far = time.perf_counter() - t0  # ETA: the mean epoch so far, times those left
+        report(job, "train", detail="epoch", step=epoch + 1, steps=job.run.epochs,
+               eta_s=so_far / epoch * (job.run.epochs - epoch) if epoch else None)
         order = epoch_order(len(data.y_train), job.run.seed, epoch)
         train_loss = stack.train_epoch(x_train[order], data.y_train[order], timer)
         why = divergence(train_loss, classes, job.run.divergence_factor)
@@ -192,6 +204,7 @@ def measure(job: CellJob, info: StackInfo, fault: Callable[[str], None]) -> dict
     peak_start = matmul_peak_gflops() if job.mode == "full" else None
     peak_reading_s = time.time() - t_peak
     job = job.model_copy(update={"spawn_wall": job.spawn_wall + peak_reading_s})
+    report(job, "import")
     t_import = time.time()
     adapter, family = import_adapter(job, info)
     import_s = time.time() - t_import
@@ -217,6 +230,7 @@ def measure(job: CellJob, info: StackInfo, fault: Callable[[str], None]) -> dict
             metrics["flops"] = compute_efficiency(spec, data, metrics, peak_start)
             metrics["flops"]["start_reading_s"] = peak_reading_s  # left out of first_step_s
             if job.run.loadgen:
+                report(job, "loadgen")
                 metrics["loadgen"] = run_loadgen(paths[metrics["latency_b1_ms"]["path"]],
                                                  x_test, job, metrics)
         except Diverged as e:
@@ -225,6 +239,7 @@ def measure(job: CellJob, info: StackInfo, fault: Callable[[str], None]) -> dict
         metrics["contention"] = {**meter.result(), "wait_quiet": quiet}
     else:
         fault("probe")
+        report(job, "probe")
         parity.update(save_probe(stack, job, weights, data, x_train, x_test))
     metrics["peak_rss_mb"] = peak_rss_mb()
     metrics["peak_device_memory_mb"] = stack.peak_device_memory_mb()  # allocator's own
@@ -289,9 +304,12 @@ def train_and_time(stack: Stack, job: CellJob, data, x_train, x_test, t_build: f
     # One set of paths for both measurements: a compiled function built twice would
     # trace and compile twice.
     idiomatic, paths = stack.inference_paths()
+    report(job, "latency")
     b1 = latency_b1(idiomatic, paths, x_test, job)
     steps = timer.throughputs(job.run.warmup_steps, job.run.batch_size)
     b1["samples"]["train_samples_per_s"] = [round(float(v), 2) for v in steps]
+    report(job, "throughput")
+    b256 = throughput_b256(paths, x_test, job, b1)
     return {
         "accuracy": curve[-1]["test_accuracy"],
         "train_samples_per_s": median_iqr(steps),
@@ -301,7 +319,7 @@ def train_and_time(stack: Stack, job: CellJob, data, x_train, x_test, t_build: f
         "epochs": curve,
         "time_to_accuracy": time_to_accuracy(curve, job.target_accuracy),
         **b1,
-        **throughput_b256(paths, x_test, job, b1),
+        **b256,
         "_paths": (idiomatic, paths),
     }
 

@@ -153,9 +153,11 @@ class RayExecutor:
 
     def run(self, subs: list[Submission], timeout_s: float,
             on_start: Callable[[Submission], None] = lambda s: None,
+            on_progress: Callable[[Submission, Any], None] | None = None,
             ) -> Iterator[tuple[Submission, dict]]:
         """Submit no more cells than there are slots (so a cell starts when it is
-        submitted, and in plan order), and yield each one as it finishes."""
+        submitted, and in plan order), and yield each one as it finishes. `on_progress`
+        is not called: a cell's progress file is on its node."""
         queue, flights = list(subs), []
         data: dict[Path, Any] = {}
         budget = (self.max_retries + 1) * (timeout_s + MARGIN_S)
