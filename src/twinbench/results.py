@@ -48,7 +48,7 @@ class Results(BaseModel):
 
     @classmethod
     def read(cls, path: Path) -> "Results":
-        return cls.model_validate_json(Path(path).read_text())
+        return cls.model_validate_json(Path(path).read_text(encoding="utf-8"))
 
     def cell(self, task: str, stack: str) -> Cell:
         for c in self.cells:
@@ -70,3 +70,12 @@ class Results(BaseModel):
                        if c.metrics else {})
             rows.append(row)
         return pd.DataFrame(rows)
+
+
+def newer_schema(res: Results, source: object) -> str | None:
+    """One line when `res` was written by a newer twinbench than this one: it is read
+    anyway (versions only add fields), but what the newer fields say is not shown."""
+    if res.schema_version <= SCHEMA_VERSION:
+        return None
+    return (f"{source}: schema_version {res.schema_version} is newer than this twinbench's "
+            f"({SCHEMA_VERSION}); fields it does not know are ignored")
