@@ -400,16 +400,16 @@ def list_suites() -> None:
 
     for name in shipped():
         s = load_suite(name)
-        table = Table(title=f"suite {name}: {s.description}", title_justify="left")
+        table = Table(title=f"suite {safe(name)}: {safe(s.description)}", title_justify="left")
         for col in ("task", "dataset", "model", "epochs", "batch", "target", "source"):
             table.add_column(col, overflow="fold")
         for t in s.tasks:
             target = f"{t.target_accuracy:.2%}" if t.target_accuracy is not None else "-"
-            table.add_row(t.name, t.dataset, t.model, str(t.epochs), str(t.batch_size), target,
-                          t.target_source or "")
+            table.add_row(safe(t.name), safe(t.dataset), safe(t.model), str(t.epochs),
+                          str(t.batch_size), target, safe(t.target_source or ""))
         console.print(table)
         console.print(f"  file: {safe(resources.files('twinbench') / 'suites' / f'{name}.toml')}"
-                      f"  stacks: {', '.join(s.stacks) or 'all'}", highlight=False)
+                      f"  stacks: {safe(', '.join(s.stacks) or 'all')}", highlight=False)
 
 
 def _progress() -> Progress:
@@ -663,12 +663,16 @@ def pipelines_cmd(
     try:
         config = PipelineConfig(**kwargs)
         plan(config)  # validates names before anything starts
+        if out is not None:
+            check_out_dir(out)
         with _progress() as p:
             results = run_pipelines(config, events=_progress_events(p))
     except ValidationError as e:
         fail(_validation_message(e))
     except TwinbenchError as e:
         fail(str(e))
+    except OSError as e:  # --out deleted or made read-only mid-run
+        fail(f"cannot write {e.filename or 'the output folder'} ({e.strerror or e})")
     console.print(table(results))
     console.print(f"results: {safe(output_dir(config, results.run_id) / 'pipelines.json')}")
 
