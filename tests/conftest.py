@@ -13,9 +13,11 @@ QUICK = dict(tasks=("digits",), epochs=1, latency_calls=5, latency_warmup=2, thr
 
 @pytest.fixture(autouse=True, scope="session")
 def _private_history(tmp_path_factory: pytest.TempPathFactory):
-    """Runs in tests store their history in a temporary database, never the user's."""
+    """Runs in tests store their history in a temporary database, never the user's, and
+    may inject faults: TWINBENCH_FAULT acts only with TWINBENCH_TESTING=1."""
     mp = pytest.MonkeyPatch()
     mp.setenv("TWINBENCH_DB", str(tmp_path_factory.mktemp("history") / "history.db"))
+    mp.setenv("TWINBENCH_TESTING", "1")
     yield
     mp.undo()
 

@@ -43,6 +43,7 @@ def faulty(tmp_path_factory: pytest.TempPathFactory):
     faults."""
     out, db = tmp_path_factory.mktemp("faults"), tmp_path_factory.mktemp("db") / "h.db"
     mp = pytest.MonkeyPatch()
+    mp.setenv("TWINBENCH_TESTING", "1")  # the switch without which faults are ignored
     mp.setenv("TWINBENCH_FAULT", ",".join(f"torch#{r}:{k}" for r, k in FAULTS.items()))
     store = Store(db)
     try:
@@ -115,7 +116,8 @@ def test_driver_interrupt_keeps_finished_cells_and_prints_resume(tmp_path, sig):
     args = [sys.executable, "-m", "twinbench.cli", "run", "--tasks", "digits", "--stacks",
             "torch", "--repeats", "2", "--epochs", "1", "--latency-calls", "5", "--no-loadgen",
             "--threads", "1", "--out", str(tmp_path / "run"), "--db", str(db)]
-    env = {**os.environ, "TWINBENCH_FAULT": "torch#1:hang@train"}  # repeat 1 is "running"
+    env = {**os.environ, "TWINBENCH_TESTING": "1",
+           "TWINBENCH_FAULT": "torch#1:hang@train"}  # repeat 1 is "running"
     # As from a terminal: a test run started in the background (`cmd &` without job
     # control) inherits SIGINT ignored, and Python then never raises KeyboardInterrupt.
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,

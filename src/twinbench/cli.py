@@ -14,26 +14,47 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from twinbench.report.console import safe  # every string from input goes through it
+
 # Help texts are Rich markup, where "[default: x]" is a tag and vanishes: write "\\[default: x]".
 app = typer.Typer(add_completion=True, no_args_is_help=True,
                   help="Twin models in PyTorch and Keras 3, proven equal, then measured.")
 # Piped output (CI logs, files) gets a wide console so tables are never cut off.
-console = Console(width=None if sys.stdout.isatty() else 220)
-err = Console(stderr=True, width=None if sys.stderr.isatty() else 400)
+# emoji off: a name holding ":smile:" is text too (markup is escaped by `safe`).
+console = Console(width=None if sys.stdout.isatty() else 220, emoji=False)
+err = Console(stderr=True, width=None if sys.stderr.isatty() else 400, emoji=False)
 
 
 def fail(message: str, code: int = 2) -> None:
     """One line on stderr and a non-zero exit: never a traceback for bad input. Line breaks
     and other unprintable characters that came from the input itself (a name in a suite
     file: "\\n", but also "\\x85" or "\\u2028", which str.splitlines also breaks on) are
-    shown escaped."""
-    from rich.markup import escape  # a name like "[/x]" is text, not markup
-
-    message = "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii")
-                      for c in message)
-    err.print(f"[bold red]error:[/bold red] {escape(message)}", highlight=False,
+    shown escaped, and markup ("[/x]") is text (see `safe`)."""
+    err.print(f"[bold red]error:[/bold red] {safe(message)}", highlight=False,
               soft_wrap=True)
     raise typer.Exit(code)
+
+
+def warn(message: str) -> None:
+    """One line on stderr; the command goes on."""
+    err.print(f"[yellow]warning:[/yellow] {safe(message)}", highlight=False, soft_wrap=True)
+
+
+def check_out_dir(out_dir: Path, option: str = "--out") -> None:
+    """Fail before anything starts when `out_dir` cannot be a writable folder: a file
+    there, a file among its parents, a read-only parent. Nothing is created (--dry-run)."""
+    import os
+
+    path = Path(out_dir)
+    if path.exists() and not path.is_dir():
+        fail(f"{option} {path}: exists and is not a folder")
+    probe = path
+    while not probe.exists() and probe.parent != probe:  # the nearest existing parent
+        probe = probe.parent
+    if not probe.is_dir():
+        fail(f"{option} {path}: {probe} is a file, not a folder")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        fail(f"{option} {path}: {probe} is not writable")
 
 
 def split(value: Optional[str]) -> tuple[str, ...]:
@@ -102,7 +123,6 @@ def _app_options(
 
 
 def _progress_events(progress: Progress):
-    from rich.markup import escape
 
     from twinbench.api import Events
 
@@ -113,16 +133,18 @@ def _progress_events(progress: Progress):
         progress.console.print(f"[bold]{phase}[/bold]")
 
     return Events(
-        on_warning=lambda m: progress.console.print(f"[yellow]warning:[/yellow] {m}",
+        on_warning=lambda m: progress.console.print(f"[yellow]warning:[/yellow] {safe(m)}",
                                                     highlight=False),
         on_start=start,
-        on_cell_start=lambda t, s: progress.update(task_id, description=f"{t} / {s}"),
+        # the description is rendered as markup on every refresh: escaped once here
+        on_cell_start=lambda t, s: progress.update(task_id, description=safe(f"{t} / {s}")),
         # the phase inside the cell: "train epoch 3/10, ETA 0:42" (names escaped: markup)
         on_cell_progress=lambda t, s, pr: progress.update(
-            task_id, description=escape(f"{t} / {s}: {pr.text()}")),
+            task_id, description=safe(f"{t} / {s}: {pr.text()}")),
         on_cell_end=lambda c: (progress.advance(task_id),
-                               progress.console.print(f"  {c.task} / {c.stack}: {c.status}"
-                                                      + (f" ({c.reason})" if c.reason else ""),
+                               progress.console.print(safe(f"  {c.task} / {c.stack}: {c.status}"
+                                                           + (f" ({c.reason})" if c.reason
+                                                              else "")),
                                                       highlight=False)),
     )
 
@@ -221,14 +243,15 @@ def _run(options: dict, db: Optional[Path], resume: Optional[str], dry_run: bool
         fail(_validation_message(e))
     except TwinbenchError as e:
         fail(str(e))
+    check_out_dir(planned.out_dir)
     if dry_run:
-        console.print(f"plan: {len(planned.cells)} cells -> {planned.out_dir}")
+        console.print(f"plan: {len(planned.cells)} cells -> {safe(planned.out_dir)}")
         return
     store = store or _open_store(db)
     results = _execute(planned, store)
     _print_results(results)
-    console.print(f"results: {planned.out_dir / 'results.json'}  (run id {planned.run_id}, "
-                  f"history {store.path})")
+    console.print(f"results: {safe(planned.out_dir / 'results.json')}  (run id "
+                  f"{safe(planned.run_id)}, history {safe(store.path)})")
     _report_after_run(planned.out_dir)
 
 
@@ -247,6 +270,9 @@ def _execute(planned, store):
         fail(str(e))
     except Interrupted as e:
         fail(str(e), code=130)
+    except OSError as e:  # e.g. --out deleted or made read-only mid-run
+        fail(f"cannot write {e.filename or planned.out_dir} ({e.strerror or e}); finished "
+             f"cells are in the history: twinbench run --resume {planned.run_id}")
 
 
 def _report_after_run(out_dir: Path) -> None:
@@ -257,10 +283,10 @@ def _report_after_run(out_dir: Path) -> None:
     try:
         paths = build_report(out_dir)
     except Exception as e:  # noqa: BLE001 - reported, the run's results stand
-        err.print(f"[yellow]report not written:[/yellow] {type(e).__name__}: {e}; "
-                  f"rerun `twinbench report {out_dir}`", highlight=False, markup=False)
+        err.print(f"[yellow]report not written:[/yellow] {safe(f'{type(e).__name__}: {e}')}"
+                  f"; rerun `twinbench report {safe(out_dir)}`", highlight=False)
         return
-    console.print(f"report: {paths['html']}  {paths['md']}", highlight=False)
+    console.print(f"report: {safe(paths['html'])}  {safe(paths['md'])}", highlight=False)
 
 
 def _print_results(results) -> None:
@@ -310,10 +336,11 @@ def latency(
         fail(_validation_message(e))
     except TwinbenchError as e:
         fail(str(e))
+    check_out_dir(planned.out_dir)
     results = _execute(planned, _open_store(db))
 
     console.print(loadgen_table(results))
-    console.print(f"LoadGen logs: {planned.out_dir / 'cells'}/*/loadgen/")
+    console.print(f"LoadGen logs: {safe(planned.out_dir / 'cells')}/*/loadgen/")
 
 
 def _open_store(db: Optional[Path]):
@@ -355,18 +382,21 @@ def verify(
     try:
         config = RunConfig(**kwargs)
         planned = plan(config, models=list(split(models)))
+        check_out_dir(planned.out_dir)
         with _progress() as p:
             results = api_verify(config, events=_progress_events(p), planned=planned)
     except ValidationError as e:
         fail(_validation_message(e))
     except TwinbenchError as e:
         fail(str(e))
+    except OSError as e:  # --out deleted or made read-only mid-run
+        fail(f"cannot write {e.filename or 'the output folder'} ({e.strerror or e})")
     console.print(parity_table(results))
-    console.print(f"parity: {planned.out_dir / 'verify.json'}")
+    console.print(f"parity: {safe(planned.out_dir / 'verify.json')}")
     bad = [c for c in results.cells if c.status != "skipped" and not c.parity.get("pass")]
     for c in bad:
-        err.print(f"[red]FAIL[/red] {c.model} {c.stack}: "
-                  f"{c.parity.get('failure') or c.reason}", highlight=False)
+        err.print(f"[red]FAIL[/red] {safe(c.model)} {safe(c.stack)}: "
+                  f"{safe(c.parity.get('failure') or c.reason)}", highlight=False)
     if bad:
         raise typer.Exit(1)
 
@@ -407,14 +437,17 @@ def export_cmd(
         config = RunConfig(**kwargs)
         check_formats(config)
         planned = plan(config, models=list(config.models))
+        check_out_dir(planned.out_dir)
         with _progress() as p:
             results = export_matrix(config, events=_progress_events(p), planned=planned)
     except ValidationError as e:
         fail(_validation_message(e).replace("--export-", "--"))
     except TwinbenchError as e:
         fail(str(e))
+    except OSError as e:  # --out deleted or made read-only mid-run
+        fail(f"cannot write {e.filename or 'the output folder'} ({e.strerror or e})")
     console.print(export_table(results))
-    console.print(f"matrix: {planned.out_dir / 'export.json'}")
+    console.print(f"matrix: {safe(planned.out_dir / 'export.json')}")
 
 
 def _load_suite(name: str):
@@ -435,16 +468,16 @@ def list_suites() -> None:
 
     for name in shipped():
         s = load_suite(name)
-        table = Table(title=f"suite {name}: {s.description}", title_justify="left")
+        table = Table(title=f"suite {safe(name)}: {safe(s.description)}", title_justify="left")
         for col in ("task", "dataset", "model", "epochs", "batch", "target", "source"):
             table.add_column(col, overflow="fold")
         for t in s.tasks:
             target = f"{t.target_accuracy:.2%}" if t.target_accuracy is not None else "-"
-            table.add_row(t.name, t.dataset, t.model, str(t.epochs), str(t.batch_size), target,
-                          t.target_source or "")
+            table.add_row(safe(t.name), safe(t.dataset), safe(t.model), str(t.epochs),
+                          str(t.batch_size), target, safe(t.target_source or ""))
         console.print(table)
-        console.print(f"  file: {resources.files('twinbench') / 'suites' / f'{name}.toml'}"
-                      f"  stacks: {', '.join(s.stacks) or 'all'}", highlight=False)
+        console.print(f"  file: {safe(resources.files('twinbench') / 'suites' / f'{name}.toml')}"
+                      f"  stacks: {safe(', '.join(s.stacks) or 'all')}", highlight=False)
 
 
 def _progress() -> Progress:
@@ -465,14 +498,18 @@ def history(
     runs = [dict(r) for r in store.runs(limit)]
     # JSON carries each run's config; CSV keeps to the table's columns (one line a run).
     flat = [{k: v for k, v in r.items() if k != "config"} for r in runs]
-    if emit(fmt, [{**r, "config": json.loads(r["config"])} for r in runs], flat):
+    try:
+        full = [{**r, "config": json.loads(r["config"])} for r in runs]
+    except (ValueError, TypeError):
+        full = runs  # a malformed stored config is shown as stored
+    if emit(fmt, full, flat):
         return
-    table = Table(title=f"twinbench history ({store.path})")
+    table = Table(title=f"twinbench history ({safe(store.path)})")
     for col in ("run id", "created", "status", "cells", "failed", "output"):
         table.add_column(col)
     for r in runs:
-        table.add_row(r["run_id"], r["created"], r["status"], str(r["n_cells"]),
-                      str(r["n_failed"]), r["out_dir"])
+        table.add_row(safe(r["run_id"]), safe(r["created"]), safe(r["status"]),
+                      str(r["n_cells"]), str(r["n_failed"]), safe(r["out_dir"]))
     console.print(table)
 
 
@@ -492,14 +529,18 @@ def show(
     if row is None:
         known = ", ".join(r["run_id"] for r in store.runs(5)) or "none"
         fail(f"no run {run_id!r} in {store.path}; recent runs: {known}")
-    results = Results(run_id=run_id, environment=store.environment(run_id),
-                      config=json.loads(row["config"]),
-                      cells=[Cell.model_validate(c) for c in store.cells(run_id)])
+    try:
+        results = Results(run_id=run_id, environment=store.environment(run_id),
+                          config=json.loads(row["config"]),
+                          cells=[Cell.model_validate(c) for c in store.cells(run_id)])
+    except (ValueError, TypeError) as e:  # ValidationError and JSONDecodeError included
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        fail(f"run {run_id!r} in {store.path}: a stored record is malformed ({first})")
     run = {k: row[k] for k in ("status", "created", "out_dir")}
     if emit(fmt, {**run, **results.model_dump(mode="json")}, results.rows()):
         return
-    console.print(f"run {run_id}: {row['status']}, created {row['created']}, "
-                  f"output {row['out_dir']}")
+    console.print(f"run {safe(run_id)}: {safe(row['status'])}, created {safe(row['created'])}"
+                  f", output {safe(row['out_dir'])}", highlight=False)
     console.print(summary_table(results))
 
 
@@ -515,15 +556,15 @@ def report(
     from twinbench.report.build import ReportError, build_report
 
     try:
-        paths = build_report(run_dir, html=html, markdown=markdown)
+        paths = build_report(run_dir, html=html, markdown=markdown, on_warning=warn)
     except ReportError as e:
         fail(str(e))
     for name in ("html", "md"):
         if name in paths:
-            console.print(f"{name}: {paths[name]}", highlight=False)
+            console.print(f"{name}: {safe(paths[name])}", highlight=False)
     pngs = [p for k, p in paths.items() if k.startswith("png:")]
     if pngs:
-        console.print(f"charts: {len(pngs)} PNG in {pngs[0].parent}", highlight=False)
+        console.print(f"charts: {len(pngs)} PNG in {safe(pngs[0].parent)}", highlight=False)
 
 
 @app.command()
@@ -544,36 +585,39 @@ def compare(
         out = compare_runs(run_a, run_b, threshold)
     except ReportError as e:
         fail(str(e))
+    for w in out["warnings"]:
+        warn(w)
     if not emit(fmt, out, out["rows"]):
         _print_compare(out)
     if json_out:
-        json_out.write_text(json.dumps(out, indent=2))
+        try:
+            json_out.write_text(json.dumps(out, indent=2), encoding="utf-8")
+        except OSError as e:  # the table above is printed: only the copy is lost
+            fail(f"--json {json_out}: cannot write ({e.strerror or e})")
     if out["regressions"]:
         raise typer.Exit(1)
 
 
 def _print_compare(out: dict) -> None:
-    from rich.markup import escape
-
     from twinbench.report.verdicts import fmt_num
 
-    table = Table(title=f"twinbench compare {escape(out['run_a'])} -> {escape(out['run_b'])}")
+    table = Table(title=f"twinbench compare {safe(out['run_a'])} -> {safe(out['run_b'])}")
     for col in ("cell", "metric", "A", "B", "B/A", "95% CI", "p", "tested on", "verdict"):
         table.add_column(col, overflow="fold")
     for r in out["rows"]:
         ci = f"{r['ci95'][0]:.3f}–{r['ci95'][1]:.3f}" if r["ci95"] else "-"
-        verdict = (f"[red]{r['verdict']}[/red]" if r["regression"] else escape(r["verdict"]))
-        table.add_row(escape(f"{r['task']}/{r['model']}/{r['stack']}"), r["metric"],
+        verdict = (f"[red]{safe(r['verdict'])}[/red]" if r["regression"] else safe(r["verdict"]))
+        table.add_row(safe(f"{r['task']}/{r['model']}/{r['stack']}"), r["metric"],
                       fmt_num(r["a"]), fmt_num(r["b"]), f"{r['ratio']:.3f}", ci,
-                      "-" if r["p"] is None else f"{r['p']:.2g}", escape(r["basis"] or "-"),
+                      "-" if r["p"] is None else f"{r['p']:.2g}", safe(r["basis"] or "-"),
                       verdict)
     console.print(table)
     for d in out["env_diffs"]:
-        err.print(f"[yellow]warning: environments differ:[/yellow] {escape(d)}")
+        err.print(f"[yellow]warning: environments differ:[/yellow] {safe(d)}")
     for side in ("only_a", "only_b"):
         if out[side]:
             err.print(f"note: cells only in run {side[-1].upper()}: "
-                      f"{escape(', '.join(out[side]))}")
+                      f"{safe(', '.join(out[side]))}")
     n = len(out["regressions"])
     console.print(f"{n} regression(s) beyond {out['threshold']:.0%}" if n else
                   f"no regression beyond {out['threshold']:.0%}", highlight=False)
@@ -712,14 +756,18 @@ def pipelines_cmd(
     try:
         config = PipelineConfig(**kwargs)
         plan(config)  # validates names before anything starts
+        if out is not None:
+            check_out_dir(out)
         with _progress() as p:
             results = run_pipelines(config, events=_progress_events(p))
     except ValidationError as e:
         fail(_validation_message(e))
     except TwinbenchError as e:
         fail(str(e))
+    except OSError as e:  # --out deleted or made read-only mid-run
+        fail(f"cannot write {e.filename or 'the output folder'} ({e.strerror or e})")
     console.print(table(results))
-    console.print(f"results: {output_dir(config, results.run_id) / 'pipelines.json'}")
+    console.print(f"results: {safe(output_dir(config, results.run_id) / 'pipelines.json')}")
 
 
 if __name__ == "__main__":

@@ -12,6 +12,12 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from twinbench.suite import Suite, load_suite
 
 
+# numpy, scikit-learn and PYTHONHASHSEED take seeds below 2**32 (torch below 2**64), and
+# repeat r of a cell uses seed + r, r < 100 (the most repeats): the largest --seed is then
+# 2**32 - 100, so every seed a run derives stays valid.
+MAX_SEED = 2**32 - 100
+
+
 def available_cpus() -> list[int]:
     return sorted(os.sched_getaffinity(0))
 
@@ -49,7 +55,7 @@ class RunConfig(BaseModel):
     holdout: float | None = Field(None, gt=0, lt=1)  # split what the folder holds
     epochs: int | None = Field(None, ge=1, le=1000)  # None: the task's default
     batch_size: int | None = Field(None, ge=1, le=65536)  # None: the task's default
-    seed: int = Field(0, ge=0)
+    seed: int = Field(0, ge=0, le=MAX_SEED)
     threads: int = Field(default_factory=lambda: len(available_cpus()), ge=1)
     out: Path | None = None
     cell_timeout_s: float = Field(900.0, gt=0)

@@ -23,7 +23,7 @@ KEY_FLAGS = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512_bf16", "avx512_v
              "amx_tile", "amx_bf16", "amx_int8", "neon", "asimd", "sve")
 # What a comparison across runs must agree on (anything else differing is noted only).
 COMPARABLE = ("cpu_model", "cores", "cpu_flags", "memory_gb", "governor", "python",
-              "packages", "env", "git_commit", "gpu")
+              "packages", "env", "git_commit", "gpu", "test_hooks")
 
 
 def cpu_model() -> str:
@@ -132,10 +132,18 @@ def package_versions() -> dict[str, str]:
     return out
 
 
+def testing_hooks() -> dict[str, str]:
+    """The test-only variables that are set (faults injected, broken twins offered): a
+    run measured with any of them says so."""
+    from twinbench.runner.cell import TEST_HOOKS
+
+    return {k: os.environ[k] for k in TEST_HOOKS if k in os.environ}
+
+
 def capture() -> dict[str, object]:
     from twinbench import __version__
 
-    return {
+    out = {
         "cpu_model": cpu_model(),
         "cpu_flags": cpu_flags(),
         "cores": os.cpu_count(),
@@ -151,6 +159,10 @@ def capture() -> dict[str, object]:
         "twinbench": __version__,
         "git_commit": git_commit(),
     }
+    hooks = testing_hooks()
+    if hooks:  # absent from normal runs: their results.json stays as it was
+        out["test_hooks"] = hooks
+    return out
 
 
 def differences(a: dict, b: dict) -> list[str]:

@@ -53,7 +53,7 @@ class Results(BaseModel):
 
     @classmethod
     def read(cls, path: Path) -> "Results":
-        return cls.model_validate_json(Path(path).read_text())
+        return cls.model_validate_json(Path(path).read_text(encoding="utf-8"))
 
     def cell(self, task: str, stack: str) -> Cell:
         for c in self.cells:
@@ -119,3 +119,12 @@ def write_text_atomic(path: Path, text: str) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(text, newline="")  # csv writes its own line ends
     tmp.replace(path)
+
+
+def newer_schema(res: Results, source: object) -> str | None:
+    """One line when `res` was written by a newer twinbench than this one: it is read
+    anyway (versions only add fields), but what the newer fields say is not shown."""
+    if res.schema_version <= SCHEMA_VERSION:
+        return None
+    return (f"{source}: schema_version {res.schema_version} is newer than this twinbench's "
+            f"({SCHEMA_VERSION}); fields it does not know are ignored")

@@ -125,7 +125,13 @@ def _read(name_or_path: str | Path) -> tuple[str, str]:
     if path.suffix != ".toml" or not path.is_file():
         raise SuiteError(f"unknown suite {str(name_or_path)!r}; valid: {', '.join(shipped())}, "
                          "or the path of a .toml file")
-    return str(path), path.read_text(encoding="utf-8")
+    try:
+        return str(path), path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:  # TOML is UTF-8 by definition
+        raise SuiteError(f"suite {path}: not UTF-8 text (byte {e.start}: "
+                         f"{e.object[e.start:e.start + 1]!r})") from None
+    except OSError as e:
+        raise SuiteError(f"suite {path}: cannot be read ({e.strerror or e})") from None
 
 
 def _where(loc: tuple, data: dict[str, Any]) -> str:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import stat
 import tarfile
 import tempfile
 import urllib.request
@@ -21,6 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 CHUNK = 1 << 20
+# A pinned file is checked against its digest, so this only stops a link to /dev/zero or a
+# sparse giant before hashing starts; the largest pinned file (CIFAR-10) is 170 MB.
+MAX_PINNED_BYTES = 1 << 30
 
 
 class DataError(ValueError):
@@ -41,6 +45,62 @@ def cache_dir() -> Path:
     return Path(root)
 
 
+def safe_local_file(root: Path, relative: str | Path, limit: int) -> Path:
+    """`root/relative`, checked to be a regular file of at most `limit` bytes that stays
+    inside `root` once every link is resolved. A local folder is input like a download: a
+    FIFO would hang the reader, a link to /dev/zero would fill memory, and a link to any
+    other file would be read in as data. Raises DataError (one line) otherwise."""
+    base = Path(root).resolve()
+    path = Path(root) / relative
+    try:
+        real = path.resolve(strict=True)
+        st = os.stat(real)
+    except (OSError, RuntimeError) as e:  # RuntimeError: a symlink loop (Python < 3.13)
+        raise DataError(f"{path}: cannot be read ({getattr(e, 'strerror', None) or e})") from None
+    if not real.is_relative_to(base):
+        raise DataError(f"{path}: links to {real}, outside {root}; copy the file in instead")
+    if not stat.S_ISREG(st.st_mode):
+        raise DataError(f"{path}: not a regular file (a folder, FIFO, socket or device)")
+    if st.st_size > limit:
+        raise DataError(f"{path}: {st.st_size:,} bytes, over the {limit:,}-byte limit for "
+                        f"this file")
+    return real
+
+
+def read_local(root: Path, relative: str | Path, limit: int) -> bytes:
+    """The bytes of `safe_local_file(root, relative, limit)`, read through a descriptor
+    that is checked again (no link followed, regular, within the limit), so a file swapped
+    for a FIFO or a growing file after the first check still cannot hang or flood us."""
+    real = safe_local_file(root, relative, limit)
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    try:
+        fd = os.open(real, flags)
+    except OSError as e:
+        raise DataError(f"{real}: cannot be read ({e.strerror})") from None
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise DataError(f"{real}: not a regular file")
+        data = f.read(limit + 1)
+    if len(data) > limit:
+        raise DataError(f"{real}: over the {limit:,}-byte limit for this file")
+    return data
+
+
+def writable_folder(folder: Path, what: str) -> Path:
+    """Create `folder` (and its parents) or say in one line why it cannot be: a file where
+    a folder should be, a read-only file system, no permission."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise _unwritable(folder, e, what) from None
+    return folder
+
+
+def _unwritable(folder: Path, e: OSError, what: str = "cache folder") -> DataError:
+    return DataError(f"{what} {folder}: not writable ({e.strerror or e}); set "
+                     f"TWINBENCH_CACHE to a writable folder")
+
+
 def file_digest(path: Path, algo: str) -> str:
     h = hashlib.new(algo)
     with open(path, "rb") as f:
@@ -58,8 +118,11 @@ def check(path: Path, remote: Remote) -> None:
 
 def download(remote: Remote, dest: Path, timeout: float = 60.0) -> Path:
     """Fetch `remote` to `dest` (atomic: temp file, checksum, rename)."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", dir=dest.parent)
+    writable_folder(dest.parent, "cache folder")
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", dir=dest.parent)
+    except OSError as e:
+        raise _unwritable(dest.parent, e) from None
     tmp = Path(tmp_name)
     try:
         with os.fdopen(fd, "wb") as out, urllib.request.urlopen(remote.url, timeout=timeout) as r:
@@ -82,18 +145,28 @@ def locate(remote: Remote, data_dir: Path | None, dataset: str) -> Path:
     else from the cache, downloading (again, if the cached copy is corrupt)."""
     if data_dir is not None:
         path = Path(data_dir) / remote.filename
-        if not path.is_file():
+        if not os.path.lexists(path):
             raise DataError(f"{dataset}: {remote.filename} not found in {data_dir}")
+        safe_local_file(data_dir, remote.filename, MAX_PINNED_BYTES)
         check(path, remote)
         return path
     path = cache_dir() / dataset / remote.filename
-    if path.is_file():
+    if os.path.lexists(path):
         try:
+            safe_local_file(path.parent, path.name, MAX_PINNED_BYTES)
             check(path, remote)
             return path
-        except DataError:
-            path.unlink()  # a corrupt cached copy: fetch it again
+        except DataError:  # a corrupt cached copy (or a link, a FIFO): fetch it again
+            _discard(path)
     return download(remote, path)
+
+
+def _discard(path: Path) -> None:
+    try:
+        path.unlink()
+    except OSError as e:  # e.g. a folder where the cached file should be
+        raise DataError(f"cached copy {path} is unusable and cannot be removed "
+                        f"({e.strerror or e})") from None
 
 
 def _unsafe_member(m: tarfile.TarInfo, root: Path) -> str | None:
@@ -122,8 +195,11 @@ def safe_extract(archive: Path, dest: Path,
     """
     if not hasattr(tarfile, "data_filter"):
         raise DataError("safe extraction needs Python with tarfile filters (3.10.12+, 3.11.4+)")
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
+    writable_folder(dest.parent, "cache folder")
+    try:
+        tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
+    except OSError as e:
+        raise _unwritable(dest.parent, e) from None
     root = tmp.resolve()
     try:
         with tarfile.open(archive, "r:*") as tar:

@@ -18,13 +18,15 @@ import numpy as np
 
 from twinbench.data import synthetic
 from twinbench.data.dataset import Dataset
-from twinbench.data.download import DataError, Remote, cache_dir, locate, safe_extract
+from twinbench.data.download import DataError, Remote, cache_dir, locate
+from twinbench.data.download import read_local, safe_extract
 from twinbench.data.text import TOKEN_PATTERN, Vocabulary, encode
 
 UCI = "https://archive.ics.uci.edu/ml/machine-learning-databases/00228/smsspamcollection.zip"
 AG = "https://raw.githubusercontent.com/mhjabreel/CharCnn_Keras/master/data/ag_news_csv/"
 TREC = "https://cogcomp.seas.upenn.edu/Data/QA/QC/"
 IMDB = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
+REVIEW_BYTES = 1 << 20  # one IMDB review; the longest upstream one is under 14 KB
 
 REMOTES = {  # pins: SHA-256 from shared checksums / upstream loaders; MD5 from torchtext
     "sms_zip": Remote("smsspamcollection.zip", UCI, "sha256",
@@ -136,12 +138,18 @@ def _imdb_folder(archive: Path) -> Path:
 
 
 def _imdb_members(root: Path) -> dict[str, list[tuple[str, bytes]]]:
-    """{"train"/"test": [(label, text bytes)]} from an extracted `aclImdb` folder."""
+    """{"train"/"test": [(label, text bytes)]} from an extracted `aclImdb` folder. Each
+    review is read as a regular file under `root` within REVIEW_BYTES (see read_local);
+    both splits must hold reviews, so a partial folder stops the run before any cell."""
     out: dict[str, list[tuple[str, bytes]]] = {"train": [], "test": []}
     for split in out:
         for label in ("neg", "pos"):
             for p in sorted((root / split / label).glob("*.txt")):
-                out[split].append((label, p.read_bytes()))
+                rel = p.relative_to(root)
+                out[split].append((label, read_local(root, rel, REVIEW_BYTES)))
+        if not out[split]:
+            raise DataError(f"imdb: no {split} reviews (aclImdb/{split}/{{neg,pos}}/*.txt) "
+                            f"in {root.parent}")
     return out
 
 
@@ -153,8 +161,6 @@ def load_imdb(data_dir: Path | None, holdout: float | None) -> RawText:
         archive = locate(REMOTES["imdb"], data_dir, "imdb")
         files, root = [str(archive)], _imdb_folder(archive)
     members = _imdb_members(root)
-    if not members["train"]:
-        raise DataError(f"imdb: no aclImdb/train/{{neg,pos}}/*.txt in {root}")
     (tr, tr_y), (te, te_y) = (
         ([b.decode("utf-8", "replace").replace("<br />", " ") for _, b in members[s]],
          np.array([lab == "pos" for lab, _ in members[s]], dtype=np.int64))

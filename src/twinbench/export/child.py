@@ -19,7 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-from twinbench.runner.cell import write_json_atomic
+from twinbench.runner.cell import testing_hook, write_json_atomic
 
 
 def _folder_bytes(path: Path) -> int:
@@ -84,7 +84,7 @@ def export_all(job, stack, x, manifest: dict, path: Path) -> None:
         artifact = folder / fmt.artifact
         manifest["in_progress"] = fmt.name
         write_json_atomic(path, manifest)
-        if os.environ.get("TWINBENCH_EXPORT_FAULT") == fmt.name:  # test hook: crash here
+        if testing_hook("TWINBENCH_EXPORT_FAULT") == fmt.name:  # test hook: crash here
             os.abort()
         entry: dict = {"versions": {**base, **versions(fmt.packages)}}
         t0 = time.perf_counter()

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from twinbench import environment
 from twinbench.api import Events, TwinbenchError
-from twinbench.config import OptimizerConfig, available_cpus
+from twinbench.config import MAX_SEED, OptimizerConfig, available_cpus
 from twinbench.data.registry import DATASETS, TASKS, resolve_tasks
 from twinbench.pipelines import PIPELINES, incompatible, resolve_pipelines
 from twinbench.pipelines.job import PipelineJob
@@ -36,7 +36,7 @@ class PipelineConfig(BaseModel):
     stacks: tuple[str, ...] = ()  # empty: every stack
     pipelines: tuple[str, ...] = ()  # empty: every pipeline
     measure: Literal["both", "pipeline", "train"] = "both"
-    seed: int = Field(0, ge=0)
+    seed: int = Field(0, ge=0, le=MAX_SEED)
     threads: int = Field(default_factory=lambda: len(available_cpus()), ge=1)
     batch_size: int | None = Field(None, ge=1, le=65536)  # None: the task's default
     epochs: int = Field(2, ge=1, le=100)  # training epochs per stack x pipeline

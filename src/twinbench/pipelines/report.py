@@ -7,6 +7,7 @@ from typing import Any
 
 from rich.table import Table
 
+from twinbench.report.console import safe
 from twinbench.results import Cell, Results
 
 COLUMNS = ("task", "pipeline", "fed to", "status", "samples/s", "step ms (IQR)",
@@ -69,17 +70,17 @@ def _fmt(v: float | None, spec: str) -> str:
 
 
 def table(results: Results) -> Table:
-    t = Table(title=f"twinbench pipelines {results.run_id}")
+    t = Table(title=f"twinbench pipelines {safe(results.run_id)}")
     for col in COLUMNS:
         t.add_column(col, overflow="fold")
     for r in rows(results):
-        status = r["status"] if r["status"] == "ok" else f"[red]{r['status']}[/red]"
+        status = r["status"] if r["status"] == "ok" else f"[red]{safe(r['status'])}[/red]"
         same = {None: "-", True: "yes", False: "no"}[r["same_loss_as_numpy"]]
         step = "-" if r["step_ms"] is None else f"{r['step_ms']:.2f} ({r['step_ms_iqr']:.2f})"
-        t.add_row(r["task"], r["pipeline"], r["stack"] or "(alone)", status,
+        t.add_row(safe(r["task"]), safe(r["pipeline"]), safe(r["stack"] or "(alone)"), status,
                   _fmt(r["samples_per_s"], ",.0f"), step, _fmt(r["ms_per_step_epoch"], ".2f"),
                   _fmt(r["cpu_s_per_1k_samples"], ".3f"), _fmt(r["cores_busy"], ".2f"),
-                  r["equivalence"], same, r["note"] or (r["reason"] or "")[:60])
+                  safe(r["equivalence"]), same, safe(r["note"] or (r["reason"] or "")[:60]))
     return t
 
 

@@ -5,7 +5,8 @@ plotly.js inline) and report.md (PNG charts in report_files/). Framework-free.""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ from twinbench.report import aggregate as agg
 from twinbench.report import charts, codesize, tables
 from twinbench.report.classic import classic_rows
 from twinbench.report.verdicts import all_verdicts, overview, scope_name
-from twinbench.results import Cell, Results
+from twinbench.results import Cell, Results, newer_schema
 
 
 class ReportError(ValueError):
@@ -29,16 +30,54 @@ class RunData:
     verify: Results | None
     export: Results | None
     pipelines: dict | None
+    # One line each: a section left out (its file unreadable), a newer schema_version.
+    warnings: list[str] = field(default_factory=list)
 
 
-def _read(path: Path) -> Results | None:
+def _first_line(e: BaseException) -> str:
+    return (str(e).strip().splitlines() or [type(e).__name__])[0]
+
+
+def _read(path: Path, warnings: list[str]) -> Results | None:
     if not path.exists():
         return None
     try:
-        return Results.read(path)
+        res = Results.read(path)
     except (ValidationError, ValueError, OSError) as e:
-        first = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise ReportError(f"{path}: not a twinbench results file ({first})") from None
+        raise ReportError(f"{path}: not a twinbench results file ({_first_line(e)})") from None
+    note = newer_schema(res, path)
+    if note:
+        warnings.append(note)
+    return res
+
+
+def _optional(path: Path, warnings: list[str], problems: list[str]) -> Results | None:
+    """verify.json or export.json: an unreadable one leaves its section out, with a
+    warning, rather than the whole report."""
+    try:
+        return _read(path, warnings)
+    except ReportError as e:
+        problems.append(str(e))
+        warnings.append(f"{e}; its section is left out")
+        return None
+
+
+def _pipelines(path: Path, warnings: list[str], problems: list[str]) -> dict | None:
+    """pipelines.json, checked by building its table (valid JSON of another shape would
+    otherwise fail half-way through the report); unreadable: left out, with a warning."""
+    if not path.exists():
+        return None
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(raw, dict):
+            raise ValueError(f"a JSON {type(raw).__name__}, not an object")
+        Results.model_validate(raw)
+        tables.pipelines_table(raw)
+    except (ValueError, OSError, TypeError, KeyError, AttributeError, IndexError) as e:
+        problems.append(f"{path}: not a twinbench pipelines file ({_first_line(e)})")
+        warnings.append(f"{problems[-1]}; its section is left out")
+        return None
+    return raw
 
 
 def load_run(run_dir: Path) -> RunData:
@@ -46,18 +85,19 @@ def load_run(run_dir: Path) -> RunData:
     if not run_dir.is_dir():
         raise ReportError(f"{run_dir}: no such run folder (a run folder is runs/<run id>/, "
                           f"holding results.json)")
-    results, verify = _read(run_dir / "results.json"), _read(run_dir / "verify.json")
-    pipelines = None
-    if (run_dir / "pipelines.json").exists():
-        try:
-            pipelines = json.loads((run_dir / "pipelines.json").read_text())
-        except (ValueError, OSError) as e:
-            raise ReportError(f"{run_dir / 'pipelines.json'}: unreadable ({e})") from None
+    warnings: list[str] = []
+    problems: list[str] = []
+    results = _read(run_dir / "results.json", warnings)
+    verify = _optional(run_dir / "verify.json", warnings, problems)
+    pipelines = _pipelines(run_dir / "pipelines.json", warnings, problems)
     if results is None and verify is None and pipelines is None:
+        if problems:  # nothing left to report: the unreadable file is the error
+            raise ReportError(problems[0])
         raise ReportError(f"{run_dir}: holds none of results.json, verify.json, "
                           f"pipelines.json; `twinbench run`, `verify` or `pipelines` writes "
                           f"them")
-    return RunData(run_dir, results, verify, _read(run_dir / "export.json"), pipelines)
+    export = _optional(run_dir / "export.json", warnings, problems)
+    return RunData(run_dir, results, verify, export, pipelines, warnings)
 
 
 def portability_entries(data: RunData) -> dict[tuple, list[dict]]:
@@ -152,17 +192,25 @@ def context(data: RunData) -> dict[str, Any]:
     }
 
 
-def build_report(run_dir: Path, html: bool = True, markdown: bool = True) -> dict[str, Path]:
+def build_report(run_dir: Path, html: bool = True, markdown: bool = True,
+                 on_warning: Callable[[str], None] = lambda message: None) -> dict[str, Path]:
     """Write report.html and report.md (with report_files/*.png) into `run_dir`; returns
-    the paths written. Raises ReportError on a missing or unreadable run folder."""
+    the paths written. Raises ReportError on a missing or unreadable run folder, or one
+    the report cannot be written into; `on_warning` gets each section left out."""
     from twinbench.report import render
 
     data = load_run(Path(run_dir))
+    for w in data.warnings:
+        on_warning(w)
     ctx = context(data)
     written: dict[str, Path] = {}
-    if html:
-        written["html"] = render.write_html(ctx, data.run_dir / "report.html")
-    if markdown:
-        written.update(render.write_markdown(ctx, data.run_dir / "report.md",
-                                             data.run_dir / "report_files"))
+    try:
+        if html:
+            written["html"] = render.write_html(ctx, data.run_dir / "report.html")
+        if markdown:
+            written.update(render.write_markdown(ctx, data.run_dir / "report.md",
+                                                 data.run_dir / "report_files"))
+    except OSError as e:  # a read-only folder, a folder where report.html should be
+        where = e.filename or data.run_dir
+        raise ReportError(f"{where}: cannot write the report ({e.strerror or e})") from None
     return written

@@ -18,7 +18,7 @@ from twinbench.report.aggregate import (
     summary,
 )
 from twinbench.report.build import ReportError
-from twinbench.results import Results
+from twinbench.results import Results, newer_schema
 
 COMPARED = ("train_samples_per_s", "latency_b1_p50_ms", "latency_b1_p99_ms",
             "infer_samples_per_s_b256", "first_step_s", "peak_rss_mb", "time_to_accuracy_s",
@@ -37,9 +37,9 @@ def load(run: Path) -> Results:
                           f"its results.json)")
     try:
         return Results.read(path)
-    except ValueError as e:
-        raise ReportError(f"{path}: not a twinbench results file "
-                          f"({str(e).splitlines()[0]})") from None
+    except (ValueError, OSError) as e:  # OSError: a folder named results.json, say
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise ReportError(f"{path}: not a twinbench results file ({first})") from None
 
 
 def ratio_ci(a: Sequence[float], b: Sequence[float], q: float, seed: int = 0,
@@ -112,7 +112,8 @@ def environment_diffs(a: Results, b: Results) -> list[str]:
 
 
 def compare_runs(run_a: Path, run_b: Path, threshold: float = 0.05) -> dict:
-    """{"rows": [...], "regressions": [...], "env_diffs": [...], "only_a", "only_b"}."""
+    """{"rows": [...], "regressions": [...], "env_diffs": [...], "only_a", "only_b",
+    "warnings": [...] (a results file from a newer twinbench)}."""
     if not 0 < threshold < 1:
         raise ReportError(f"--threshold {threshold}: must be a fraction between 0 and 1 "
                           f"(0.05 = 5%)")
@@ -129,4 +130,5 @@ def compare_runs(run_a: Path, run_b: Path, threshold: float = 0.05) -> dict:
             "regressions": [r for r in rows if r["regression"]],
             "env_diffs": environment_diffs(a, b),
             "only_a": ["/".join(k[1:]) for k in ga if k not in gb],
-            "only_b": ["/".join(k[1:]) for k in gb if k not in ga]}
+            "only_b": ["/".join(k[1:]) for k in gb if k not in ga],
+            "warnings": [w for w in (newer_schema(a, run_a), newer_schema(b, run_b)) if w]}

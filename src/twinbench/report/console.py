@@ -3,6 +3,7 @@ with results.json)."""
 
 from __future__ import annotations
 
+from rich.markup import escape
 from rich.table import Table
 
 from twinbench.results import Cell, Results
@@ -10,6 +11,28 @@ from twinbench.results import Cell, Results
 COLUMNS = ("task", "dataset", "model", "stack", "status", "acc", "params", "train samples/s (IQR)",
            "1st step s", "b1 p50/p99 ms (fastest path)", "b1 p50 ms (idiomatic)",
            "b256 samples/s", "% peak train/b256", "peak RSS MB", "parity")
+
+
+def printable(value: object) -> str:
+    """`value` on one line: characters that are not printable (line breaks, "\\x85",
+    "\\u2028", escape codes) are shown escaped, as Python writes them."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii")
+                   for c in str(value))
+
+
+def safe(value: object) -> str:
+    """User text (a name, path or reason from a run, a suite or the history database) as
+    rich markup that shows it literally: "[/x]" would otherwise close a tag and crash the
+    whole table. Everything a table or a print shows that came from input goes through
+    here."""
+    text = printable(value)
+    tail = len(text) - len(text.rstrip("\\"))
+    if not tail:
+        return escape(text)
+    # rich reads 2k backslashes before a tag as k literal ones, and leaves them doubled at
+    # the end of a string: doubling them and closing with an empty span shows them as they
+    # are, whether a tag follows this text or not.
+    return escape(text[:-tail]) + "\\" * (2 * tail) + "[dim][/dim]"
 
 
 def _fmt(v: float | None, spec: str) -> str:
@@ -20,8 +43,8 @@ def _parity(c: Cell) -> str:
     if "pass" not in c.parity:
         return "-"
     if c.parity["pass"]:
-        return f"ok vs {c.parity['reference']}"
-    return f"[red]FAIL {c.parity.get('failure')}[/red]"
+        return f"ok vs {safe(c.parity['reference'])}"
+    return f"[red]FAIL {safe(c.parity.get('failure'))}[/red]"
 
 
 def _peak(f: dict) -> str:
@@ -32,26 +55,27 @@ def _peak(f: dict) -> str:
 
 def row(c: Cell) -> list[str]:
     m = c.metrics
-    head = [c.task, c.dataset or "-", c.model, c.stack]
+    head = [safe(c.task), safe(c.dataset or "-"), safe(c.model), safe(c.stack)]
     if c.status not in ("ok", "unverified"):
         color = "yellow" if c.status == "skipped" else "red"
         status = f"[{color}]{c.status}[/{color}]"
-        return [*head, status, *["-"] * (len(COLUMNS) - len(head) - 2), (c.reason or "")[:60]]
+        return [*head, status, *["-"] * (len(COLUMNS) - len(head) - 2),
+                safe((c.reason or "")[:60])]
     tp, lat = m["train_samples_per_s"], m["latency_b1_ms"]
     idio = m["latency_b1_by_path"].get(m["latency_b1_idiomatic"], {})
     return [
         *head, "ok" if c.status == "ok" else "[red]UNVERIFIED[/red]",
         _fmt(m["accuracy"], ".3f"), f"{c.params:,}",
         f"{tp['median']:,.0f} ({tp['iqr']:,.0f})", _fmt(m["first_step_s"], ".1f"),
-        f"{lat['p50']:.2f}/{lat['p99']:.2f} ({lat['path']})",
-        f"{idio.get('p50', float('nan')):.2f} ({m['latency_b1_idiomatic']})",
+        f"{lat['p50']:.2f}/{lat['p99']:.2f} ({safe(lat['path'])})",
+        f"{idio.get('p50', float('nan')):.2f} ({safe(m['latency_b1_idiomatic'])})",
         f"{m['infer_samples_per_s_b256']:,.0f}", _peak(m.get("flops") or {}),
         _fmt(m["peak_rss_mb"], ".0f"), _parity(c),
     ]
 
 
 def summary_table(results: Results) -> Table:
-    table = Table(title=f"twinbench run {results.run_id}", show_lines=False)
+    table = Table(title=f"twinbench run {safe(results.run_id)}", show_lines=False)
     for col in COLUMNS:
         table.add_column(col, overflow="fold")
     for c in results.cells:
@@ -65,13 +89,13 @@ def parity_table(results: Results) -> Table:
     for c in results.cells:
         checks += [k for k in c.parity.get("checks", {}) if k not in checks]
     table = Table(title="twinbench verify: each twin against the reference twin")
-    for col in ("model", "pair", *checks, "verdict"):
+    for col in ("model", "pair", *map(safe, checks), "verdict"):
         table.add_column(col, overflow="fold")
     for c in results.cells:
-        pair = f"{c.stack} vs {c.parity.get('reference', '-')}"
+        pair = safe(f"{c.stack} vs {c.parity.get('reference', '-')}")
         if "checks" not in c.parity:
-            table.add_row(c.model, pair, *["-"] * len(checks),
-                          f"[yellow]{c.status}[/yellow] {(c.reason or '')[:50]}")
+            table.add_row(safe(c.model), pair, *["-"] * len(checks),
+                          f"[yellow]{c.status}[/yellow] {safe((c.reason or '')[:50])}")
             continue
         cells = []
         for k in checks:
@@ -79,7 +103,7 @@ def parity_table(results: Results) -> Table:
             cells.append("-" if v is None else
                          f"{v['value']:.1e} " + ("ok" if v["pass"] else "[red]FAIL[/red]"))
         verdict = "[green]pass[/green]" if c.parity["pass"] else "[red]FAIL[/red]"
-        table.add_row(c.model, pair, *cells, verdict)
+        table.add_row(safe(c.model), pair, *cells, verdict)
     return table
 
 
@@ -121,7 +145,8 @@ def repeats_table(results: Results) -> Table:
                        "not reached") + f" ({score['method']}, {score['reached']}/" \
                 f"{score['runs']} reached {tta[0]['target']:g})"
         noisy = " [yellow]noisy[/yellow]" if tp["noisy"] else ""
-        table.add_row(task, model, stack, str(tp["n"]), f"{tp['median']:,.0f}", _ci(tp),
+        table.add_row(safe(task), safe(model), safe(stack), str(tp["n"]),
+                      f"{tp['median']:,.0f}", _ci(tp),
                       f"{tp['cv']:.1%}{noisy}", f"{acc['median']:.3f}", tta_txt)
     return table
 
@@ -137,13 +162,14 @@ def loadgen_table(results: Results) -> Table:
         if not lg:
             continue
         if "error" in lg:
-            table.add_row(c.task, c.model, c.stack, str(c.repeat), lg["path"],
-                          f"[red]{lg['error']}[/red]", "-", "-", "-")
+            table.add_row(safe(c.task), safe(c.model), safe(c.stack), str(c.repeat),
+                          safe(lg["path"]), f"[red]{safe(lg['error'])}[/red]", "-", "-", "-")
             continue
         ss, sv, off = lg["single_stream"], lg["server"], lg["offline"]
-        verdict = lambda r: "VALID" if r["valid"] else f"[yellow]{r['verdict']}[/yellow]"  # noqa: E731
+        verdict = lambda r: ("VALID" if r["valid"]  # noqa: E731
+                             else f"[yellow]{safe(r['verdict'])}[/yellow]")
         table.add_row(
-            c.task, c.model, c.stack, str(c.repeat), lg["path"],
+            safe(c.task), safe(c.model), safe(c.stack), str(c.repeat), safe(lg["path"]),
             f"{_fmt(ss['p90_ms'], '.3f')} {verdict(ss)}",
             f"{sv['qps']:,.0f} ({_fmt(sv['p99_ms'], '.2f')} <= {sv['bound_ms']:g}) "
             f"{verdict(sv)}",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from rich.table import Table
 
+from twinbench.report.console import safe
 from twinbench.results import Cell, Results
 
 COLUMNS = ("model", "stack", "format", "runtime", "status", "max abs diff", "batch N",
@@ -20,7 +21,8 @@ def size(n: int | None) -> str:
 def _status(e: dict) -> str:
     s = e["status"]
     colour = {"ok": "green", "mismatch": "yellow"}.get(s, "red")
-    return f"[{colour}]{s}[/{colour}]" + (f" ({e['stage']})" if e.get("stage") else "")
+    return f"[{colour}]{safe(s)}[/{colour}]" + (f" ({safe(e['stage'])})" if e.get("stage")
+                                                else "")
 
 
 def _batch_n(e: dict) -> str:
@@ -35,10 +37,10 @@ def entry_row(c: Cell, e: dict) -> list[str]:
     note = e.get("reason") or e.get("exporter", "")
     if e.get("opset"):
         note += f", opset {e['opset']}"
-    return [c.model, c.stack, e["format"], e["runtime"], _status(e),
+    return [safe(c.model), safe(c.stack), safe(e["format"]), safe(e["runtime"]), _status(e),
             "-" if diff is None else f"{diff:.1e}", _batch_n(e), size(e.get("size_bytes")),
             "-" if "load_s" not in e else f"{e['load_s'] * 1e3:,.0f}",
-            "-" if not lat else f"{lat['p50']:.3f}", note]
+            "-" if not lat else f"{lat['p50']:.3f}", safe(note)]
 
 
 def source_row(c: Cell) -> list[str]:
@@ -46,11 +48,12 @@ def source_row(c: Cell) -> list[str]:
     what = "-" if not lat else f"{lat['p50']:.3f}"
     note = c.reason or (f"the twin itself, fastest path: {lat['path']}" if lat else "")
     status = "[green]ok[/green]" if c.status == "ok" else f"[red]{c.status}[/red]"
-    return [c.model, c.stack, "(source)", c.stack, status, "-", "-", "-", "-", what, note]
+    return [safe(c.model), safe(c.stack), "(source)", safe(c.stack), status, "-", "-", "-",
+            "-", what, safe(note)]
 
 
 def export_table(results: Results) -> Table:
-    table = Table(title=f"twinbench export {results.run_id}: each artifact reloaded in a "
+    table = Table(title=f"twinbench export {safe(results.run_id)}: each artifact reloaded in a "
                   "fresh process and compared with its source twin")
     for col in COLUMNS:
         table.add_column(col, overflow="fold")

@@ -23,6 +23,7 @@ def _env(markdown: bool) -> Environment:
                       autoescape=not markdown, finalize=_md_escape if markdown else None,
                       trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
     env.filters["ticks"] = _ticks
+    env.filters["code"] = _md_code
     return env
 
 
@@ -31,11 +32,33 @@ def _ticks(v: Any) -> Markup:
     return Markup(re.sub(r"`([^`]+)`", r"<code>\1</code>", str(escape(v))))
 
 
+# Our prose marks commands as `code` spans; a span's content is literal in Markdown (no
+# link, image or HTML), so spans are kept and everything else is escaped.
+_CODE_SPAN = re.compile(r"(`[^`\n]+`)")
+# CommonMark's backslash escapes: links, images, emphasis, code and autolinks all start
+# with one of these; `\\` goes first so the escapes added here stay escapes.
+_MD_PUNCT = str.maketrans({c: "\\" + c for c in "\\`*_[]()!~"})
+
+
 def _md_escape(v: Any) -> Any:
+    """A value placed in report.md, as inert text: a foreign results.json's
+    "[x](http://…)", "![x](…)" or "<img …>" stays text. HTML is entity-escaped, Markdown
+    punctuation backslash-escaped, table pipes and line breaks escaped everywhere."""
     if isinstance(v, Markup) or v is None:
         return v
-    text = str(v).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return text.replace("|", "\\|").replace("\n", " ")
+    parts = _CODE_SPAN.split(str(v).replace("\r", " ").replace("\n", " "))
+    out = [p if i % 2 else p.translate(_MD_PUNCT).replace("&", "&amp;").replace("<", "&lt;")
+           .replace(">", "&gt;") for i, p in enumerate(parts)]
+    return "".join(out).replace("|", "\\|")
+
+
+def _md_code(v: Any) -> Markup:
+    """`v` as a Markdown code span, shown exactly (no escape applies inside a span): the
+    fence is one backtick longer than any run of backticks in it."""
+    text = " ".join(str(v).splitlines())
+    fence = "`" * (max((len(r) for r in re.findall(r"`+", text)), default=0) + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return Markup(f"{fence}{pad}{text}{pad}{fence}")
 
 
 def _charts(ctx: dict) -> list[tuple[str, Any]]:
@@ -88,7 +111,9 @@ def write_pngs(charts: list[tuple[str, Any]], folder: Path) -> tuple[list[Path],
 def write_markdown(ctx: dict, path: Path, folder: Path) -> dict[str, Path]:
     charts = _charts(ctx)
     pngs, problem = write_pngs(charts, folder)
-    images = iter([f"{folder.name}/{p.name}" for p in pngs] if pngs else [None] * len(charts))
+    # our own file names, not a run's strings: a link target, so not escaped
+    images = iter([Markup(f"{folder.name}/{p.name}") for p in pngs] if pngs
+                  else [None] * len(charts))
     sections = [{**s, "images": [(next(images), f.layout.title.text) for f in s["figures"]]}
                 for s in ctx["sections"]]
     twins = [{**t, "sides": [{**side, "code": Markup(side["source"]),

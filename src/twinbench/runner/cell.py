@@ -14,12 +14,25 @@ import time
 from pathlib import Path
 
 
+TESTING_ENV = "TWINBENCH_TESTING"
+# Variables that change what a run does, for the tests only; the environment capture
+# records any that is set (twinbench.environment).
+TEST_HOOKS = (TESTING_ENV, "TWINBENCH_FAULT", "TWINBENCH_EXPORT_FAULT", "TWINBENCH_FIXTURES")
+
+
+def testing_hook(name: str) -> str:
+    """The value of the fault-injection variable `name`, or "" unless TWINBENCH_TESTING=1
+    is set too: a TWINBENCH_FAULT left in a shell must never crash a real run's cells."""
+    return os.environ.get(name, "") if os.environ.get(TESTING_ENV) == "1" else ""
+
+
 def _faults(raw: dict, where: str) -> list[str]:
     """Test hook. TWINBENCH_FAULT is a comma-separated list of `<target>:<kind>[@<where>]`
     where target is a stack name, or `<stack>#<repeat>` for one repeat of it, and where is
-    train (default, after build), probe, or start (a full cell, before any import)."""
+    train (default, after build), probe, or start (a full cell, before any import). Acts
+    only with TWINBENCH_TESTING=1 (see testing_hook)."""
     kinds = []
-    for spec in filter(None, os.environ.get("TWINBENCH_FAULT", "").split(",")):
+    for spec in filter(None, testing_hook("TWINBENCH_FAULT").split(",")):
         target, _, kind = spec.partition(":")
         kind, _, at = kind.partition("@")
         if target in (raw["stack"], f"{raw['stack']}#{raw.get('repeat', 0)}") and \
