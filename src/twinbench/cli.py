@@ -45,6 +45,8 @@ def _validation_message(e: ValidationError) -> str:
 
 
 def _progress_events(progress: Progress):
+    from rich.markup import escape  # warnings name paths and suite names: text, not markup
+
     from twinbench.api import Events
 
     task_id = progress.add_task("cells", total=0)
@@ -54,7 +56,7 @@ def _progress_events(progress: Progress):
         progress.console.print(f"[bold]{phase}[/bold]")
 
     return Events(
-        on_warning=lambda m: progress.console.print(f"[yellow]warning:[/yellow] {m}",
+        on_warning=lambda m: progress.console.print(f"[yellow]warning:[/yellow] {escape(m)}",
                                                     highlight=False),
         on_start=start,
         on_cell_start=lambda t, s: progress.update(task_id, description=f"{t} / {s}"),
@@ -168,7 +170,7 @@ def _run(options: dict, db: Optional[Path], resume: Optional[str], dry_run: bool
 
 def _execute(planned, store):
     """Run a validated plan with a progress display; bad input and interrupts become the
-    one-line error (exit 2, or 130 after Ctrl-C/SIGTERM with the resume command)."""
+    one-line error (exit 2, or 130 after Ctrl-C/SIGTERM/SIGHUP with the resume command)."""
     from twinbench.api import Interrupted, TwinbenchError, run as api_run
 
     try:
@@ -253,12 +255,46 @@ def _open_store(db: Optional[Path]):
     import sqlite3
 
     from twinbench.store import Store, default_db_path
+    from twinbench.store.db import one_line
 
-    path = db or default_db_path()
     try:
+        path = db or default_db_path()
         return Store(path)
+    except ValueError as e:  # a bad $TWINBENCH_DB_TIMEOUT
+        fail(str(e))
     except (sqlite3.Error, OSError) as e:
-        fail(f"--db {path}: cannot open the history database ({e})")
+        # A corrupt file stays as it is (never overwritten): moved aside, a new history
+        # is created, and run folders are imported into it.
+        hint = ("; move it aside and import run folders into a new one with `twinbench "
+                "import RUN_FOLDER`" if isinstance(e, sqlite3.DatabaseError) and
+                path.is_file() else "")
+        fail(f"--db {path}: cannot open the history database ({one_line(e)}){hint}")
+
+
+@app.command("import")
+def import_cmd(
+    run_dir: Path = typer.Argument(..., help="A run folder (runs/<run id>/) holding "
+                                   "results.json and/or verify.json."),
+    db: Optional[Path] = typer.Option(None, help="SQLite history [default: "
+                                      "~/.local/share/twinbench/history.db]."),
+) -> None:
+    """Store a run folder's cells in the history: a run whose database write failed
+    (locked, corrupt, read-only) kept every cell in its folder. Importing twice is safe."""
+    import sqlite3
+
+    from twinbench.store.db import one_line
+    from twinbench.store.importer import ImportFailed, import_run
+
+    store = _open_store(db)
+    try:
+        done = import_run(store, run_dir)
+    except ImportFailed as e:
+        fail(str(e))
+    except sqlite3.Error as e:
+        fail(f"--db {store.path}: the import failed ({one_line(e)}); importing again is safe")
+    console.print(f"imported run {done.run_id} ({done.status}): {done.cells} cells, "
+                  f"{done.probes} parity probes, into {store.path}", highlight=False,
+                  markup=False)
 
 
 @app.command()
