@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import secrets
+import shlex
 import signal
 import sqlite3
 import threading
@@ -367,14 +368,19 @@ def _signals_as_interrupt() -> Iterator[None]:
             signal.signal(sig, was)
 
 
-def _unsaved_line(p: Plan, history: Recorder) -> str | None:
+def _warn_unsaved(p: Plan, history: Recorder, events: Events) -> None:
     """One line when writes to the history are still pending: what is missing and how to
     import it from the run folder."""
-    if not history.pending:
-        return None
-    return (f"the history {history.path} was not updated ({history.error}): "
+    if history.pending:
+        events.on_warning(
+            f"the history {history.path} was not updated ({history.error}): "
             f"{history.unsaved_cells()} cells of run {p.run_id} are only in {p.out_dir}; "
-            f"import them with: twinbench import {p.out_dir} --db {history.path}")
+            f"import them with: {_import_command(p, history)}")
+
+
+def _import_command(p: Plan, history: Recorder) -> str:
+    """Quoted: run folders and database paths may hold spaces or brackets."""
+    return f"twinbench import {shlex.quote(str(p.out_dir))} --db {shlex.quote(str(history.path))}"
 
 
 def _interrupted(p: Plan, history: Recorder, results: Results) -> Interrupted:
@@ -384,8 +390,8 @@ def _interrupted(p: Plan, history: Recorder, results: Results) -> Interrupted:
                            f"twinbench run --resume {p.run_id}")
     return Interrupted(f"interrupted: {n} finished cells are in {p.out_dir}, not all in the "
                        f"history {history.path} ({history.error}); import them with: "
-                       f"twinbench import {p.out_dir} --db {history.path}, then resume "
-                       f"with: twinbench run --resume {p.run_id} --db {history.path}")
+                       f"{_import_command(p, history)}, then resume with: twinbench run "
+                       f"--resume {p.run_id} --db {shlex.quote(str(history.path))}")
 
 
 def _environment_warnings(p: Plan, history: Recorder, results: Results,
@@ -457,6 +463,7 @@ def run(config: RunConfig | None = None, events: Events | None = None,
             _run_phases(p, history, events, data, results, done)
     except TwinbenchError:  # e.g. the Ray cluster cannot be reached
         history.finish_run(p.run_id, "failed")
+        _warn_unsaved(p, history, events)
         raise
     except KeyboardInterrupt:
         history.finish_run(p.run_id, "interrupted")
@@ -464,9 +471,7 @@ def run(config: RunConfig | None = None, events: Events | None = None,
     failed = sum(c.status == "failed" for c in results.cells)
     history.finish_run(p.run_id, "complete" if not failed else f"complete, {failed} failed")
     history.flush()  # the last try, with the full busy timeout
-    line = _unsaved_line(p, history)
-    if line:
-        events.on_warning(line)
+    _warn_unsaved(p, history, events)
     return results
 
 

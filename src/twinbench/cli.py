@@ -57,13 +57,13 @@ def _progress_events(progress: Progress):
 
     return Events(
         on_warning=lambda m: progress.console.print(f"[yellow]warning:[/yellow] {escape(m)}",
-                                                    highlight=False),
+                                                    highlight=False, soft_wrap=True),
         on_start=start,
         on_cell_start=lambda t, s: progress.update(task_id, description=f"{t} / {s}"),
         on_cell_end=lambda c: (progress.advance(task_id),
                                progress.console.print(f"  {c.task} / {c.stack}: {c.status}"
                                                       + (f" ({c.reason})" if c.reason else ""),
-                                                      highlight=False)),
+                                                      highlight=False, markup=False)),
     )
 
 

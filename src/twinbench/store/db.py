@@ -301,11 +301,19 @@ class Recorder:
         self.pending.append((op, args))
         self.flush(wait=self.error is None)
 
+    def _open(self, wait: bool) -> Store:
+        """The store, opened waiting for a lock (a new database another process creates)
+        as long as `flush` would; its later writes get the busy timeout."""
+        full = busy_timeout_s()
+        store = Store(self.path, timeout_s=full if wait else min(full, RETRY_TIMEOUT_S))
+        store.timeout_s = full
+        return store
+
     def flush(self, wait: bool = True) -> bool:
         """Apply the pending writes in order, stopping at the first that fails. `wait`:
         the busy timeout applies, else RETRY_TIMEOUT_S. True when none is left."""
         try:
-            store = self.store = self.store or Store(self.path)  # (again: it may have failed)
+            store = self.store = self.store or self._open(wait)  # again, if it failed
             timeout = store.timeout_s if wait else min(store.timeout_s, RETRY_TIMEOUT_S)
             with store.waiting_at_most(timeout):
                 while self.pending:
