@@ -265,9 +265,10 @@ def _open_store(db: Optional[Path]):
     except (sqlite3.Error, OSError) as e:
         # A corrupt file stays as it is (never overwritten): moved aside, a new history
         # is created, and run folders are imported into it.
+        corrupt = isinstance(e, sqlite3.DatabaseError) and not isinstance(
+            e, sqlite3.OperationalError)  # not a lock, a permission or a bad path
         hint = ("; move it aside and import run folders into a new one with `twinbench "
-                "import RUN_FOLDER`" if isinstance(e, sqlite3.DatabaseError) and
-                path.is_file() else "")
+                "import RUN_FOLDER`" if corrupt and path.is_file() else "")
         fail(f"--db {path}: cannot open the history database ({one_line(e)}){hint}")
 
 
