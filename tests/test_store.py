@@ -241,3 +241,14 @@ def test_a_run_that_cannot_open_its_db_still_writes_its_folder(tmp_path, fake_ce
     (line,) = warnings
     assert "3 cells" in line and "File exists" in line and "twinbench import" in line
     assert len(Results.read(tmp_path / "run" / "results.json").cells) == 2
+
+
+@pytest.mark.parametrize("folder, needle", [("missing", "no such run folder"),
+                                            ("empty", "holds neither results.json"),
+                                            ("bad", "not a twinbench results file")])
+def test_import_of_a_bad_folder_is_one_line(tmp_path, capsys, folder, needle):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "results.json").write_text('{"cells": []}')
+    code, _, err = cli(capsys, "import", str(tmp_path / folder), "--db", str(tmp_path / "h"))
+    assert code == 2 and needle in err and len(err.strip().splitlines()) == 1
