@@ -157,3 +157,130 @@ def test_a_corrupt_data_file_is_named_in_one_line(tmp_path):
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and "train_5500.label: sha256" in lines[0]
     assert "does not match the pinned" in lines[0]
+
+
+# --- the driver's death (issue 18, class 4) ---------------------------------------------
+# The driver here is a small script, not `twinbench run`: what is tested is the cell
+# process (or the signal handling), and the real run's parity probes would cost seconds.
+
+KILLED_DRIVER = """
+import sys
+from pathlib import Path
+from twinbench.api import plan, submission
+from twinbench.config import RunConfig
+from twinbench.runner.executor import LocalExecutor
+p = plan(RunConfig(tasks=("digits",), stacks=("torch",), threads=1), out_dir=Path(sys.argv[1]))
+sub = submission(p, p.cells[0], {"digits": p.out_dir / "unused.npz"}, "full", "quick", "cells")
+for _ in LocalExecutor(jobs=int(sys.argv[2])).run([sub], 600):
+    pass
+"""
+
+# `twinbench run` whose cells (fakes: no framework) never finish.
+HUNG_UP_DRIVER = """
+import sys, time
+import twinbench.api, twinbench.runner.local as local
+from twinbench.cli import main
+def run_cell(job, info, cell_dir, timeout_s, **kw):
+    (cell_dir / "started").touch()
+    time.sleep(600)
+local.run_cell = run_cell
+twinbench.api.prepare_data = lambda p: {"digits": p.out_dir}
+main(sys.argv[1:])
+"""
+
+
+def _default_signals() -> None:
+    """As from a terminal, whatever the test runner inherited (nohup ignores SIGHUP)."""
+    for sig in (signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_DFL)
+
+
+def _gone(pid: int) -> bool:
+    import psutil
+
+    try:  # killed, but its new parent (pid 1 in a container) may not reap it
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+@pytest.mark.parametrize("jobs", [1, 2])  # 2: spawned from a worker thread of the driver
+def test_sigkill_of_the_driver_kills_its_cell(tmp_path, jobs):
+    import psutil
+
+    env = {**os.environ, "TWINBENCH_FAULT": "torch:hang@start"}
+    driver = subprocess.Popen([sys.executable, "-c", KILLED_DRIVER, str(tmp_path), str(jobs)],
+                              env=env, stderr=subprocess.PIPE)
+    stderr = tmp_path / "cells" / "digits__digits__cnn__torch" / "stderr.txt"
+    cells: list[psutil.Process] = []
+    try:
+        _wait_for(lambda: stderr.exists() and "injected fault" in stderr.read_text(), 60)
+        cells += psutil.Process(driver.pid).children()
+        driver.kill()
+        driver.wait(timeout=10)
+        _wait_for(lambda: all(_gone(c.pid) for c in cells), 10)
+        assert len(cells) == 1
+    finally:
+        driver.kill()
+        for c in cells:  # a failed test leaves no hung cell behind
+            try:
+                c.kill()
+            except psutil.NoSuchProcess:
+                pass
+
+
+def test_sighup_of_the_driver_is_an_interrupt_with_the_resume_hint(tmp_path):
+    db = tmp_path / "h.db"
+    args = ["run", "--tasks", "digits", "--stacks", "torch", "--threads", "1", "--out",
+            str(tmp_path / "run"), "--db", str(db)]
+    proc = subprocess.Popen([sys.executable, "-c", HUNG_UP_DRIVER, *args], text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            preexec_fn=_default_signals)
+    started = tmp_path / "run" / "verify" / "digits__digits__cnn__torch" / "started"
+    _wait_for(started.exists, 60)
+    proc.send_signal(signal.SIGHUP)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "Traceback" not in err, err
+    (line,) = err.strip().splitlines()
+    run_id = line.split("twinbench run --resume ")[1].split()[0]
+    assert Store(db).run(run_id)["status"] == "interrupted"
+
+
+def test_sighup_stays_ignored_under_nohup():
+    from twinbench.api import _signals_as_interrupt
+
+    previous = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        with _signals_as_interrupt():
+            assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+            assert signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL
+    finally:
+        signal.signal(signal.SIGHUP, previous)
+
+
+@pytest.mark.parametrize("entry", ["twinbench.runner.cell", "twinbench.export.child",
+                                   "twinbench.export.reload", "twinbench.pipelines.child"])
+def test_every_child_ties_itself_to_its_driver_first(tmp_path, entry):
+    # A driver pid that is not its parent: the child must see at once that its driver is
+    # gone and exit, before it reads its job (which does not exist: a traceback if read).
+    env = {**os.environ, "TWINBENCH_DIE_WITH_PARENT": str(os.getpid() + 10**7)}
+    r = subprocess.run([sys.executable, "-m", entry, str(tmp_path / "job.json")], env=env,
+                       capture_output=True, text=True, timeout=60)
+    assert (r.returncode, r.stderr) == (1, "")
+
+
+def test_export_children_are_tied_to_the_driver(tmp_path, monkeypatch):
+    from twinbench.export import spawn
+
+    seen = {}
+
+    class Proc:
+        def __init__(self, cmd, env, **kw):
+            seen.update(env)
+
+        def wait(self, timeout):
+            return 0
+
+    monkeypatch.setattr(spawn.subprocess, "Popen", Proc)
+    spawn.spawn("twinbench.export.child", tmp_path / "job.json", {}, 1.0)
+    assert seen == {"TWINBENCH_DIE_WITH_PARENT": str(os.getpid())}

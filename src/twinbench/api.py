@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import secrets
+import shlex
 import signal
+import sqlite3
 import threading
 import time
 from contextlib import contextmanager
@@ -24,7 +26,7 @@ from twinbench.results import Cell, Results
 from twinbench.runner.executor import CellKey, Executor, LocalExecutor, Submission
 from twinbench.runner.progress import CellProgress
 from twinbench.stacks import missing_modules, resolve_stacks, stack_info
-from twinbench.store.db import FINAL, Store, default_db_path
+from twinbench.store.db import FINAL, Recorder, Store, default_db_path, one_line
 
 REFERENCE_STACK = "torch"  # parity reference; falls back to the first stack that ran
 
@@ -48,8 +50,8 @@ class Events:
 
 
 class Interrupted(RuntimeError):
-    """Ctrl-C or SIGTERM stopped the run; what finished is stored. The message says how
-    to resume."""
+    """Ctrl-C, SIGTERM or SIGHUP stopped the run; what finished is in the run folder (and
+    the store). The message says how to resume (and import, if the store failed)."""
 
 
 @dataclass(frozen=True)
@@ -307,25 +309,23 @@ def cell_key(c: Cell | dict) -> CellKey:
     return (d["task"], d.get("dataset") or "", d["model"], d["stack"], d.get("repeat", 0))
 
 
-def _phase(p: Plan, store: Store, events: Events, data: dict[str, Path], phase: str,
-           results: Results, after: Callable[[Cell], None] = lambda c: None) -> list[Cell]:
-    """One phase ("probe" or "full") of a run, resumable: cells the store already holds
-    as results are kept, the rest run. Each finished cell is committed to the store and
-    results.json is rewritten before the next cell starts."""
+def _phase(p: Plan, history: Recorder, events: Events, data: dict[str, Path], phase: str,
+           results: Results, done: dict[CellKey, Cell],
+           after: Callable[[Cell], None] = lambda c: None) -> list[Cell]:
+    """One phase ("probe" or "full") of a run, resumable: the `done` cells (stored by an
+    earlier attempt) are kept, the rest run. Each finished cell is written to the run
+    folder, then to the history, before the next cell starts: the folder first, so a
+    history that fails (locked, corrupt) never costs a measured cell."""
     keys = p.probe_cells() if phase == "probe" else p.cells
     folder = "verify" if phase == "probe" else "cells"
-    # A timed cell marked unverified only because its probe failed is run again: the
-    # resumed probe may pass, and the verdict must come from a probe of this attempt.
-    done = {cell_key(c): Cell.model_validate(c) for c in store.cells(p.run_id, phase)
-            if c["status"] in FINAL and not (c.get("reason") or "").startswith("parity probe")}
     current = dict(done)
 
     def on_cell(c: Cell) -> None:
         after(c)
-        store.put_cell(p.run_id, phase, c.repeat, c.model_dump(mode="json"))
         current[cell_key(c)] = c
         results.cells = [current[k] for k in keys if k in current]
         results.write(p.out_dir, results_name(folder))
+        history.put_cell(p.run_id, phase, c.repeat, c.model_dump(mode="json"))
 
     results.cells = [current[k] for k in keys if k in current]
     cells = _execute_all(p, keys, events, data, phase if phase == "probe" else "full",
@@ -333,10 +333,31 @@ def _phase(p: Plan, store: Store, events: Events, data: dict[str, Path], phase: 
     return list(cells.values())
 
 
+def _stored_cells(p: Plan, history: Recorder) -> dict[str, dict[CellKey, Cell]]:
+    """Per phase, the cells an earlier attempt of this run stored as results (read once,
+    before any cell runs). A timed cell marked unverified only because its probe failed
+    is run again: the resumed probe may pass, and the verdict must come from a probe of
+    this attempt."""
+    phases: dict[str, dict[CellKey, Cell]] = {"probe": {}, "full": {}}
+    if history.store is None:
+        return phases
+    for phase, done in phases.items():
+        for c in history.store.cells(p.run_id, phase):
+            if c["status"] in FINAL and not (c.get("reason") or "").startswith("parity probe"):
+                done[cell_key(c)] = Cell.model_validate(c)
+    return phases
+
+
+# Signals that stop a run the way Ctrl-C does. SIGHUP: the terminal or SSH session went
+# away (the driver must not be left half-dead with its cell running); under `nohup` it is
+# ignored and stays ignored.
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
+
 @contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    """SIGTERM stops the run the way Ctrl-C does (KeyboardInterrupt): the running cell is
-    killed, finished cells stay stored."""
+def _signals_as_interrupt() -> Iterator[None]:
+    """SIGTERM and SIGHUP stop the run the way Ctrl-C does (KeyboardInterrupt): the
+    running cell is killed, finished cells stay stored."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -344,11 +365,73 @@ def _sigterm_as_interrupt() -> Iterator[None]:
     def handler(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
 
-    previous = signal.signal(signal.SIGTERM, handler)
+    previous = {sig: signal.getsignal(sig) for sig in STOP_SIGNALS}
+    for sig, was in previous.items():
+        if was is not signal.SIG_IGN:
+            signal.signal(sig, handler)
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, was in previous.items():
+            signal.signal(sig, was)
+
+
+def _warn_unsaved(p: Plan, history: Recorder, events: Events) -> None:
+    """One line when writes to the history are still pending: what is missing and how to
+    import it from the run folder."""
+    if history.pending:
+        events.on_warning(
+            f"the history {history.path} was not updated ({history.error}): "
+            f"{history.unsaved_cells()} cells of run {p.run_id} are only in {p.out_dir}; "
+            f"import them with: {_import_command(p, history)}")
+
+
+def _import_command(p: Plan, history: Recorder) -> str:
+    """Quoted: run folders and database paths may hold spaces or brackets."""
+    return f"twinbench import {shlex.quote(str(p.out_dir))} --db {shlex.quote(str(history.path))}"
+
+
+def _interrupted(p: Plan, history: Recorder, results: Results) -> Interrupted:
+    n = len(results.cells)
+    if not history.pending:
+        return Interrupted(f"interrupted: {n} finished cells are stored; resume with: "
+                           f"twinbench run --resume {p.run_id}")
+    return Interrupted(f"interrupted: {n} finished cells are in {p.out_dir}, not all in the "
+                       f"history {history.path} ({history.error}); import them with: "
+                       f"{_import_command(p, history)}, then resume with: twinbench run "
+                       f"--resume {p.run_id} --db {shlex.quote(str(history.path))}")
+
+
+def _environment_warnings(p: Plan, history: Recorder, results: Results,
+                          events: Events) -> None:
+    """On a resume, the machine may have changed since the run's start."""
+    if history.store is None or history.store.run(p.run_id) is None:
+        return
+    diffs = environment.differences(history.store.environment(p.run_id),
+                                    results.environment)
+    if diffs:
+        results.warnings = [f"environment differs from the run's start: {d}" for d in diffs]
+        for w in results.warnings:
+            events.on_warning(w)
+
+
+def _run_phases(p: Plan, history: Recorder, events: Events, data: dict[str, Path],
+                results: Results, done: dict[str, dict[CellKey, Cell]]) -> None:
+    """The parity probes, the timed cells, then (--export) the export matrix."""
+    probes = new_results(p)
+    probe_cells = _phase(p, history, events, data, "probe", probes, done["probe"])
+    check_parity(probe_cells)
+    probes.cells = probe_cells
+    probes.write(p.out_dir, "verify.json")
+    for c in probe_cells:  # store the verdicts too
+        history.put_cell(p.run_id, "probe", c.repeat, c.model_dump(mode="json"))
+    _phase(p, history, events, data, "full", results, done["full"],
+           after=lambda cell: attach_parity(cell, probe_cells))
+    if p.config.export:  # portability: each twin exported and reloaded (export.json)
+        from twinbench.api_export import attach, export_matrix
+
+        attach(results, export_matrix(p.config, events, planned=p, data=data))
+        results.write(p.out_dir)
 
 
 def run(config: RunConfig | None = None, events: Events | None = None,
@@ -357,9 +440,12 @@ def run(config: RunConfig | None = None, events: Events | None = None,
     """Run every cell of `config` (or of RunConfig(**overrides)), one process per cell.
 
     First the forward and gradient parity checks (a quick probe of each twin), then the
-    timed cells. Every finished cell is committed to the SQLite store and results.json is
-    rewritten: a crash or Ctrl-C loses nothing done, and `run --resume RUN_ID` (a Plan
-    with the same run id) runs only what is missing or failed.
+    timed cells. Every finished cell is written to results.json, then committed to the
+    SQLite store: a crash or Ctrl-C (SIGTERM, SIGHUP) loses nothing done, and
+    `run --resume RUN_ID` (a Plan with the same run id) runs only what is missing or
+    failed. A store that fails (locked, corrupt, read-only) never stops the run: its
+    writes are retried, and what is still missing at the end is named in one warning
+    (events.on_warning) with the `twinbench import` command that adds it.
     """
     config = config or RunConfig(**overrides)
     events = events or Events()
@@ -370,41 +456,30 @@ def run(config: RunConfig | None = None, events: Events | None = None,
         check_formats(config)
     p.out_dir.mkdir(parents=True, exist_ok=True)
     data = prepare_data(p)
-    store = store or Store(default_db_path())
+    history = Recorder(store.path, store) if store is not None else \
+        Recorder.open(default_db_path())
     results = new_results(p)
-    if store.run(p.run_id) is not None:  # a resume: the machine may have changed since
-        diffs = environment.differences(store.environment(p.run_id), results.environment)
-        if diffs:
-            results.warnings = [f"environment differs from the run's start: {d}"
-                                for d in diffs]
-            for w in results.warnings:
-                events.on_warning(w)
-    store.start_run(p.run_id, p.out_dir, results.config, results.environment)
+    try:  # reads, before any cell runs: a failure here loses nothing
+        _environment_warnings(p, history, results, events)
+        done = _stored_cells(p, history)
+    except sqlite3.Error as e:
+        raise TwinbenchError(f"the history {history.path} cannot be read ({one_line(e)})") \
+            from None
+    history.start_run(p.run_id, p.out_dir, results.config, results.environment)
     try:
-        with _sigterm_as_interrupt():
-            probes = new_results(p)
-            probe_cells = _phase(p, store, events, data, "probe", probes)
-            check_parity(probe_cells)
-            for c in probe_cells:  # store the verdicts too
-                store.put_cell(p.run_id, "probe", c.repeat, c.model_dump(mode="json"))
-            probes.cells = probe_cells
-            probes.write(p.out_dir, "verify.json")
-            _phase(p, store, events, data, "full", results,
-                   after=lambda cell: attach_parity(cell, probe_cells))
-            if config.export:  # portability: each twin exported and reloaded (export.json)
-                from twinbench.api_export import attach, export_matrix
-
-                attach(results, export_matrix(config, events, planned=p, data=data))
-                results.write(p.out_dir)
+        with _signals_as_interrupt():
+            _run_phases(p, history, events, data, results, done)
     except TwinbenchError:  # e.g. the Ray cluster cannot be reached
-        store.finish_run(p.run_id, "failed")
+        history.finish_run(p.run_id, "failed")
+        _warn_unsaved(p, history, events)
         raise
     except KeyboardInterrupt:
-        store.finish_run(p.run_id, "interrupted")
-        raise Interrupted(f"interrupted: {len(results.cells)} finished cells are stored; "
-                          f"resume with: twinbench run --resume {p.run_id}") from None
+        history.finish_run(p.run_id, "interrupted")
+        raise _interrupted(p, history, results) from None
     failed = sum(c.status == "failed" for c in results.cells)
-    store.finish_run(p.run_id, "complete" if not failed else f"complete, {failed} failed")
+    history.finish_run(p.run_id, "complete" if not failed else f"complete, {failed} failed")
+    history.flush()  # the last try, with the full busy timeout
+    _warn_unsaved(p, history, events)
     return results
 
 

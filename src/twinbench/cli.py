@@ -134,7 +134,7 @@ def _progress_events(progress: Progress):
 
     return Events(
         on_warning=lambda m: progress.console.print(f"[yellow]warning:[/yellow] {safe(m)}",
-                                                    highlight=False),
+                                                    highlight=False, soft_wrap=True),
         on_start=start,
         # the description is rendered as markup on every refresh: escaped once here
         on_cell_start=lambda t, s: progress.update(task_id, description=safe(f"{t} / {s}")),
@@ -145,7 +145,7 @@ def _progress_events(progress: Progress):
                                progress.console.print(safe(f"  {c.task} / {c.stack}: {c.status}"
                                                            + (f" ({c.reason})" if c.reason
                                                               else "")),
-                                                      highlight=False)),
+                                                      highlight=False, soft_wrap=True)),
     )
 
 
@@ -257,7 +257,7 @@ def _run(options: dict, db: Optional[Path], resume: Optional[str], dry_run: bool
 
 def _execute(planned, store):
     """Run a validated plan with a progress display; bad input and interrupts become the
-    one-line error (exit 2, or 130 after Ctrl-C/SIGTERM with the resume command)."""
+    one-line error (exit 2, or 130 after Ctrl-C/SIGTERM/SIGHUP with the resume command)."""
     from twinbench.api import Interrupted, TwinbenchError, run as api_run
 
     try:
@@ -347,12 +347,47 @@ def _open_store(db: Optional[Path]):
     import sqlite3
 
     from twinbench.store import Store, default_db_path
+    from twinbench.store.db import one_line
 
-    path = db or default_db_path()
     try:
+        path = db or default_db_path()
         return Store(path)
+    except ValueError as e:  # a bad $TWINBENCH_DB_TIMEOUT
+        fail(str(e))
     except (sqlite3.Error, OSError) as e:
-        fail(f"--db {path}: cannot open the history database ({e})")
+        # A corrupt file stays as it is (never overwritten): moved aside, a new history
+        # is created, and run folders are imported into it.
+        corrupt = isinstance(e, sqlite3.DatabaseError) and not isinstance(
+            e, sqlite3.OperationalError)  # not a lock, a permission or a bad path
+        hint = ("; move it aside and import run folders into a new one with `twinbench "
+                "import RUN_FOLDER`" if corrupt and path.is_file() else "")
+        fail(f"--db {path}: cannot open the history database ({one_line(e)}){hint}")
+
+
+@app.command("import")
+def import_cmd(
+    run_dir: Path = typer.Argument(..., help="A run folder (runs/<run id>/) holding "
+                                   "results.json and/or verify.json."),
+    db: Optional[Path] = typer.Option(None, help="SQLite history [default: "
+                                      "~/.local/share/twinbench/history.db]."),
+) -> None:
+    """Store a run folder's cells in the history: a run whose database write failed
+    (locked, corrupt, read-only) kept every cell in its folder. Importing twice is safe."""
+    import sqlite3
+
+    from twinbench.store.db import one_line
+    from twinbench.store.importer import ImportFailed, import_run
+
+    store = _open_store(db)
+    try:
+        done = import_run(store, run_dir)
+    except ImportFailed as e:
+        fail(str(e))
+    except sqlite3.Error as e:
+        fail(f"--db {store.path}: the import failed ({one_line(e)}); importing again is safe")
+    console.print(f"imported run {done.run_id} ({done.status}): {done.cells} cells, "
+                  f"{done.probes} parity probes, into {store.path}", highlight=False,
+                  markup=False)
 
 
 @app.command()

@@ -19,7 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-from twinbench.runner.cell import testing_hook, write_json_atomic
+from twinbench.runner.cell import die_with_parent, testing_hook, write_json_atomic
 
 
 def _folder_bytes(path: Path) -> int:
@@ -102,6 +102,7 @@ def export_all(job, stack, x, manifest: dict, path: Path) -> None:
 
 
 def main(job_path: str) -> int:
+    die_with_parent()  # first: the driver may already be gone
     raw = json.loads(Path(job_path).read_text())
     os.sched_setaffinity(0, raw["cpus"])  # before any import that starts a thread pool
     from twinbench.runner import guard

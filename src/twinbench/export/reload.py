@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from twinbench.runner.cell import write_json_atomic
+from twinbench.runner.cell import die_with_parent, write_json_atomic
 
 FRAMEWORKS = ("torch", "tensorflow", "jax", "keras")
 
@@ -78,6 +78,7 @@ def measure(job, result: dict) -> None:
 
 
 def main(job_path: str) -> int:
+    die_with_parent()  # first: the driver may already be gone
     raw = json.loads(Path(job_path).read_text())
     os.sched_setaffinity(0, raw["cpus"])  # before any import that starts a thread pool
     from twinbench.runner import guard

@@ -1,6 +1,6 @@
 """Runs an export or reload child in its own fresh process (as `runner.local` runs a cell):
 its own session, thread variables set before the interpreter starts, killed with its whole
-process group at the time-out."""
+process group at the time-out, and by the kernel if the driver dies."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from twinbench.runner.local import (
     _kill_group,
     process_env,
     stderr_tail,
+    tied_to_parent,
 )
 
 
@@ -39,7 +40,8 @@ def spawn(module: str, job_path: Path, env: dict[str, str], timeout_s: float,
     err_path = Path(f"{stem}.stderr.txt")
     t0 = time.perf_counter()
     with open(err_path, "wb") as err, open(f"{stem}.stdout.txt", "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", module, str(job_path)], env=env,
+        proc = subprocess.Popen([sys.executable, "-m", module, str(job_path)],
+                                env=tied_to_parent(env),
                                 stdout=out, stderr=err, stdin=subprocess.DEVNULL,
                                 start_new_session=True)  # own group: kill takes all
         try:

@@ -13,12 +13,13 @@ import os
 import sys
 from pathlib import Path
 
-from twinbench.runner.cell import write_json_atomic
+from twinbench.runner.cell import die_with_parent, write_json_atomic
 
 FRAMEWORKS = ("torch", "tensorflow", "jax", "keras")
 
 
 def main(job_path: str) -> int:
+    die_with_parent()  # first: the driver may already be gone
     raw = json.loads(Path(job_path).read_text())
     os.sched_setaffinity(0, raw["cpus"])  # before any import that starts a thread pool
     from twinbench.pipelines import PIPELINES, process_modules

@@ -62,10 +62,12 @@ def _inject_fault(raw: dict, where: str) -> None:
         raise RuntimeError(f"injected fault {kind!r}")
 
 
-def _die_with_parent() -> None:
-    """Linux: with TWINBENCH_DIE_WITH_PARENT=<pid> (set by `run_cell(die_with_parent=True)`),
-    the kernel SIGKILLs this process when its parent dies, so a Ray worker lost with its
-    node leaves no orphan cell behind."""
+def die_with_parent() -> None:
+    """Linux: with TWINBENCH_DIE_WITH_PARENT=<pid> (set by `runner.local.tied_to_parent`),
+    the kernel SIGKILLs this process when its parent dies. A driver killed with SIGKILL,
+    or a Ray worker lost with its node, then leaves no child running alone, which would
+    disturb the next measurement on the machine. Called first by every child entry point
+    (cells, export, reload, pipeline measurements); stdlib only."""
     parent = os.environ.get("TWINBENCH_DIE_WITH_PARENT")
     if not parent or not sys.platform.startswith("linux"):
         return
@@ -78,7 +80,7 @@ def _die_with_parent() -> None:
 
 
 def main(job_path: str) -> int:
-    _die_with_parent()
+    die_with_parent()
     raw = json.loads(Path(job_path).read_text())
     os.sched_setaffinity(0, raw["cpus"])  # before any import that starts a thread pool
     from twinbench.runner import guard

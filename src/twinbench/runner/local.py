@@ -53,6 +53,12 @@ def process_env(threads: int, seed: int, keras_backend: str | None,
     return env
 
 
+def tied_to_parent(env: dict[str, str]) -> dict[str, str]:
+    """`env` naming this process as the one the child must not outlive: the child's entry
+    point calls `runner.cell.die_with_parent`, and the kernel kills it with us."""
+    return {**env, PARENT_ENV: str(os.getpid())}
+
+
 def stderr_tail(path: Path, lines: int = STDERR_TAIL_LINES) -> str:
     if not path.exists():
         return ""
@@ -122,7 +128,7 @@ def _watch(proc: subprocess.Popen, timeout_s: float, memory_mb: float | None,
 
 
 def run_cell(job: CellJob, info: StackInfo | None, cell_dir: Path, timeout_s: float,
-             memory_mb: float | None = None, die_with_parent: bool = False,
+             memory_mb: float | None = None, die_with_parent: bool = True,
              entry: str = "twinbench.runner.cell", env: dict[str, str] | None = None,
              stop: threading.Event | None = None,
              on_progress: Callable[[progress.CellProgress], None] | None = None) -> dict:
@@ -130,8 +136,10 @@ def run_cell(job: CellJob, info: StackInfo | None, cell_dir: Path, timeout_s: fl
     `entry` and `env`: another measurement's module and environment (pipelines).
     `on_progress`: gets the phase the cell reports (runner/progress.py) as it changes.
 
-    `die_with_parent`: the cell is SIGKILLed if this process dies (a Ray worker on a lost
-    node must not leave an orphan cell running there)."""
+    `die_with_parent`: the cell is SIGKILLed if this process dies (a driver killed with
+    SIGKILL, a Ray worker on a lost node), so no orphan cell goes on running. PDEATHSIG
+    follows the spawning *thread*: a caller from a worker thread keeps it alive until the
+    cell has exited (run_cell blocks, so the executors' threads do)."""
     # first_step_s counts from here: stamp it now, not when the driver queued the cell.
     if "spawn_wall" in type(job).model_fields:
         job = job.model_copy(update={"spawn_wall": time.time()})
@@ -146,7 +154,7 @@ def run_cell(job: CellJob, info: StackInfo | None, cell_dir: Path, timeout_s: fl
     env = dict(env) if env is not None else cell_env(info, job.run.threads, job.run.seed,
                                                       job.run.device)
     if die_with_parent:
-        env[PARENT_ENV] = str(os.getpid())
+        env = tied_to_parent(env)
     t0 = time.perf_counter()
     with open(err_path, "wb") as err, open(out_path, "wb") as out:
         proc = subprocess.Popen(

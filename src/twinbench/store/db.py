@@ -1,7 +1,10 @@
 """SQLite history of every run (stdlib sqlite3, WAL mode, one transaction per cell).
 
-results.json stays the export format; the database is what `--resume`, `history` and
-`show` read. The schema is versioned with `PRAGMA user_version`; each entry of
+results.json stays the export format and is written first; the database is what
+`--resume`, `history` and `show` read. A run writes it through a `Recorder`, which never
+raises: a write that fails (a lock held past the busy timeout, a corrupt or read-only
+file) waits and is retried, and what never got in is imported from the run folder later
+(`twinbench import RUN_FOLDER`). The schema is versioned with `PRAGMA user_version`; each entry of
 MIGRATIONS moves a database one version up, so an old history file is upgraded in place.
 """
 
@@ -11,6 +14,8 @@ import json
 import os
 import sqlite3
 from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -43,6 +48,14 @@ MIGRATIONS: list[str] = [
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
+TIMEOUT_ENV = "TWINBENCH_DB_TIMEOUT"
+# How long a write waits for another process's lock before it fails (and is retried
+# later): `history` or a second run holds it for milliseconds, so 30 s means a stuck one.
+DEFAULT_TIMEOUT_S = 30.0
+# A write retried between cells while the history is known to be failing waits this long
+# at most: a long lock must not add the whole busy timeout to every cell of the run.
+RETRY_TIMEOUT_S = 0.5
+
 
 def default_db_path() -> Path:
     """$TWINBENCH_DB, else $XDG_DATA_HOME/twinbench/history.db (~/.local/share/...)."""
@@ -50,6 +63,27 @@ def default_db_path() -> Path:
         return Path(os.environ["TWINBENCH_DB"])
     base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
     return Path(base) / "twinbench" / "history.db"
+
+
+def busy_timeout_s() -> float:
+    """$TWINBENCH_DB_TIMEOUT (seconds), else DEFAULT_TIMEOUT_S."""
+    raw = os.environ.get(TIMEOUT_ENV, "").strip()
+    if not raw:
+        return DEFAULT_TIMEOUT_S
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < float("inf"):
+        raise ValueError(f"${TIMEOUT_ENV} must be a number of seconds >= 0, not {raw!r}")
+    return value
+
+
+def one_line(e: BaseException) -> str:
+    """An sqlite3 or OS error as a short phrase for a one-line message."""
+    if isinstance(e, OSError) and e.strerror:
+        return f"{e.strerror}: {e.filename}" if e.filename else e.strerror
+    return " ".join(str(e).split()) or type(e).__name__
 
 
 def _now() -> str:
@@ -66,15 +100,36 @@ def flatten_numbers(d: dict[str, Any], prefix: str = "") -> Iterator[tuple[str, 
             yield name, float(v)
 
 
+def _cell_key(cell: dict) -> tuple[str, str, str, str]:
+    return cell["task"], cell.get("dataset") or "", cell["model"], cell["stack"]
+
+
 class Store:
-    def __init__(self, path: Path | str) -> None:
+    """The history database. `timeout_s`: how long a statement waits for another
+    process's lock [default: busy_timeout_s()]."""
+
+    def __init__(self, path: Path | str, timeout_s: float | None = None) -> None:
         self.path = Path(path)
+        self.timeout_s = busy_timeout_s() if timeout_s is None else timeout_s
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
-        self.db.row_factory = sqlite3.Row
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA foreign_keys=ON")
-        self.migrate()
+        self.db = sqlite3.connect(self.path, timeout=self.timeout_s, isolation_level=None)
+        try:
+            self.db.row_factory = sqlite3.Row
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA foreign_keys=ON")
+            self.migrate()
+        except BaseException:
+            self.db.close()  # a corrupt or locked file: no connection left open on it
+            raise
+
+    @contextmanager
+    def waiting_at_most(self, seconds: float) -> Iterator[None]:
+        """Statements inside wait at most `seconds` for a lock (not the busy timeout)."""
+        self.db.execute(f"PRAGMA busy_timeout = {int(seconds * 1000)}")
+        try:
+            yield
+        finally:
+            self.db.execute(f"PRAGMA busy_timeout = {int(self.timeout_s * 1000)}")
 
     def close(self) -> None:
         self.db.close()
@@ -83,18 +138,21 @@ class Store:
         return self.db.execute("PRAGMA user_version").fetchone()[0]
 
     def migrate(self) -> None:
-        v = self.version()
-        if v > SCHEMA_VERSION:
-            raise sqlite3.DatabaseError(f"{self.path}: schema version {v} is newer than this "
-                                        f"twinbench understands ({SCHEMA_VERSION})")
-        for i in range(v, SCHEMA_VERSION):
+        while (v := self.version()) < SCHEMA_VERSION:
             # executescript() would COMMIT on its own: run each statement inside our
             # transaction so that a migration is applied whole or not at all.
             with self.transaction():
-                for statement in MIGRATIONS[i].split(";"):
+                # Read again under the write lock: two processes creating a new database
+                # both saw version 0, and the one that waited must not migrate again.
+                if self.version() != v:
+                    continue
+                for statement in MIGRATIONS[v].split(";"):
                     if statement.strip():
                         self.db.execute(statement)
-                self.db.execute(f"PRAGMA user_version = {i + 1}")
+                self.db.execute(f"PRAGMA user_version = {v + 1}")
+        if v > SCHEMA_VERSION:
+            raise sqlite3.DatabaseError(f"{self.path}: schema version {v} is newer than this "
+                                        f"twinbench understands ({SCHEMA_VERSION})")
 
     def transaction(self) -> "_Tx":
         return _Tx(self.db)
@@ -140,8 +198,7 @@ class Store:
     # --- cells ----------------------------------------------------------------------
     def put_cell(self, run_id: str, phase: str, repeat: int, cell: dict) -> None:
         """Insert or replace one cell and its metrics in a single transaction."""
-        key = (run_id, phase, cell["task"], cell.get("dataset") or "", cell["model"],
-               cell["stack"], repeat)
+        key = (run_id, phase, *_cell_key(cell), repeat)
         with self.transaction():
             self.db.execute(
                 "INSERT INTO cells (run_id, phase, task, dataset, model, stack, repeat, status,"
@@ -174,7 +231,10 @@ class Store:
 
 
 class _Tx:
-    """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on any exception (Ctrl-C included)."""
+    """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on any exception (Ctrl-C included). A
+    failed COMMIT rolls back too, so the connection is never left inside a transaction
+    (the retried write would fail with "cannot start a transaction within a
+    transaction")."""
 
     def __init__(self, db: sqlite3.Connection) -> None:
         self.db = db
@@ -183,4 +243,85 @@ class _Tx:
         self.db.execute("BEGIN IMMEDIATE")
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        self.db.execute("COMMIT" if exc_type is None else "ROLLBACK")
+        if exc_type is None:
+            try:
+                self.db.execute("COMMIT")
+                return
+            except BaseException:
+                self._rollback()
+                raise
+        self._rollback()
+
+    def _rollback(self) -> None:
+        if self.db.in_transaction:
+            try:
+                self.db.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass  # the error that got us here is the one to report
+
+
+@dataclass
+class Recorder:
+    """One run's writes to the history, in order, never raising for a database fault.
+
+    A write that fails (locked past the busy timeout, a corrupt or read-only file, a path
+    that cannot be opened) stays pending; every later write retries the pending ones first
+    (waiting RETRY_TIMEOUT_S, not the busy timeout, while the fault lasts), and `flush()`
+    retries once more with the full timeout at the run's end. The run folder is written
+    before each write, so what is still pending then can be imported from it."""
+
+    path: Path
+    store: Store | None = None
+    pending: list[tuple[str, tuple]] = field(default_factory=list)
+    error: str | None = None
+
+    @classmethod
+    def open(cls, path: Path | str) -> Recorder:
+        rec = cls(Path(path))
+        rec.flush()  # opens the store; a failure is kept in `error`
+        return rec
+
+    def start_run(self, run_id: str, out_dir: Path, config: dict, environment: dict) -> None:
+        self._write("start_run", run_id, out_dir, config, environment)
+
+    def put_cell(self, run_id: str, phase: str, repeat: int, cell: dict) -> None:
+        self._write("put_cell", run_id, phase, repeat, cell)
+
+    def finish_run(self, run_id: str, status: str) -> None:
+        self._write("finish_run", run_id, status)
+
+    def unsaved_cells(self) -> int:
+        """Cells (timed and parity probes) with a write pending; a probe is written twice
+        (its result, then its verdict) but counts once."""
+        return len({(phase, *_cell_key(cell), repeat)
+                    for op, (run_id, phase, repeat, cell) in
+                    ((op, args) for op, args in self.pending if op == "put_cell")})
+
+    def _write(self, op: str, *args: object) -> None:
+        self.pending.append((op, args))
+        self.flush(wait=self.error is None)
+
+    def _open(self, wait: bool) -> Store:
+        """The store, opened waiting for a lock (a new database another process creates)
+        as long as `flush` would; its later writes get the busy timeout."""
+        full = busy_timeout_s()
+        store = Store(self.path, timeout_s=full if wait else min(full, RETRY_TIMEOUT_S))
+        store.timeout_s = full
+        return store
+
+    def flush(self, wait: bool = True) -> bool:
+        """Apply the pending writes in order, stopping at the first that fails. `wait`:
+        the busy timeout applies, else RETRY_TIMEOUT_S. True when none is left."""
+        try:
+            store = self.store = self.store or self._open(wait)  # again, if it failed
+            timeout = store.timeout_s if wait else min(store.timeout_s, RETRY_TIMEOUT_S)
+            with store.waiting_at_most(timeout):
+                while self.pending:
+                    op, args = self.pending[0]
+                    getattr(store, op)(*args)
+                    self.pending.pop(0)  # only once it is committed
+        except (sqlite3.Error, OSError) as e:
+            self.error = one_line(e)
+            return False
+        self.error = None
+        return True
