@@ -1,12 +1,14 @@
 """`twinbench compare`: a 20% slowdown injected into a copy of a run is flagged (exit 1);
-an identical copy is not (exit 0); environment differences are warned about."""
+an identical copy is not (exit 0); environment differences are warned about; a cell missing
+or not measured in B (failed, unverified, diverged, contended, NaN) is a row and exit 1."""
 
 from __future__ import annotations
 
 import shutil
 
+import numpy as np
 import pytest
-from report_fixtures import results, slowed, write_run
+from report_fixtures import cell, results, slowed, write_run
 from typer.testing import CliRunner
 
 from twinbench.cli import app
@@ -118,3 +120,96 @@ def test_overlapping_repeats_are_not_a_regression(tmp_path):
     assert row["verdict"] == "beyond threshold, not significant"
     assert ("torch", "train_samples_per_s") not in {
         (r["stack"], r["metric"]) for r in out["regressions"]}
+
+
+# --- the gate: B's cells that are missing or not measured are regressions -------------
+
+def _gated(tmp_path, change) -> tuple[dict, object]:
+    """compare_runs and the CLI on a baseline and a copy of it changed by `change`."""
+    a = write_run(tmp_path / "a", results(CENTRES, raw=False))
+    b_res = results(CENTRES, raw=False)
+    change(b_res)
+    b = write_run(tmp_path / "b", b_res)
+    return compare_runs(a, b), CliRunner().invoke(app, ["compare", str(a), str(b)])
+
+
+def _torch(res):
+    return next(c for c in res.cells if c.stack == "torch")
+
+
+def _set(**fields):
+    return lambda res: [setattr(_torch(res), k, v) for k, v in fields.items()]
+
+
+def test_a_cell_failed_in_b_is_a_row_and_exit_1(tmp_path):
+    # The worst defect: a cell ok in A and failed in B gave an empty table and exit 0.
+    out, res = _gated(tmp_path, _set(status="failed", metrics={}, reason="[/red] boom"))
+    (row,) = out["not_ok"]
+    assert (row["stack"], row["a"], row["b"]) == ("torch", "ok", "failed")
+    assert row["verdict"] == "failed in B: [/red] boom" and row in out["regressions"]
+    assert res.exit_code == 1, res.output
+    assert "failed in B: [/red] boom" in res.output  # the reason shown as text, not markup
+    assert "1 cell(s) missing or not ok in B" in res.output
+
+
+@pytest.mark.parametrize("change, kind", [
+    (_set(status="unverified", reason="grad_max_rel 3e-2"), "unverified"),
+    (_set(status="diverged", reason="loss nan"), "diverged"),
+    (lambda r: _torch(r).metrics.update(contention={"contended": True}), "contended"),
+    (lambda r: _torch(r).metrics["train_samples_per_s"].update(median=float("nan")),
+     "non-finite"),  # written to results.json as null
+    (lambda r: _torch(r).metrics.update(peak_rss_mb=float("inf")), "non-finite"),
+    (lambda r: r.cells.remove(_torch(r)), "missing"),
+])
+def test_every_kind_of_unmeasured_cell_in_b_fails_the_gate(tmp_path, change, kind):
+    out, res = _gated(tmp_path, change)
+    assert [(r["stack"], r["b"]) for r in out["not_ok"]] == [("torch", kind)]
+    assert res.exit_code == 1 and f"{kind} in B" in res.output
+
+
+def test_what_b_measured_well_passes_the_gate(tmp_path):
+    # No gate row, exit 0: the contention flag absent or False, a stack skipped in both
+    # runs, a cell new in B, and a time to accuracy of null in B (target not reached: a
+    # result, unlike a NaN throughput, which results.json also writes as null).
+    skipped = cell("keras-torch", 0, 0, np.random.default_rng(0), status="skipped",
+                   reason="not installed")
+    a_res = results(CENTRES, raw=False, extra=[skipped])
+    _torch(a_res).metrics["time_to_accuracy"] = {"target": 0.9, "s": 3.0}
+    b_res = results(CENTRES, raw=False)
+    _torch(b_res).metrics.update(contention={"contended": False},
+                                 time_to_accuracy={"target": 0.9, "s": None})
+    b_res.cells += [skipped, cell("torch", 1.0, 1.0, np.random.default_rng(1), task="text",
+                                  raw=False)]
+    out = compare_runs(write_run(tmp_path / "a", a_res), write_run(tmp_path / "b", b_res))
+    assert out["not_ok"] == [] and out["only_b"] == ["text/text/cnn/torch"]
+
+
+def test_a_stack_skipped_in_b_that_a_measured_fails_the_gate(tmp_path):
+    out, _ = _gated(tmp_path, _set(status="skipped", metrics={}, reason="not installed"))
+    assert [r["b"] for r in out["not_ok"]] == ["skipped"]
+
+
+def test_repeats_of_b_are_gated_one_by_one(tmp_path):
+    a = write_run(tmp_path / "a", results(CENTRES, raw=False, repeats=3))
+    b_res = results(CENTRES, raw=False, repeats=3)
+    torch = [c for c in b_res.cells if c.stack == "torch"]
+    torch[1].status, torch[1].reason = "failed", "SIGKILL"
+    b_res.cells.remove(torch[2])
+    out = compare_runs(a, write_run(tmp_path / "b", b_res))
+    got = {r["b"]: r["verdict"] for r in out["not_ok"]}
+    assert got == {"missing": "missing in B: repeat 2 not in B",
+                   "failed": "failed in B: r1: SIGKILL"}
+    assert {r["a"] for r in out["not_ok"]} == {"ok x3"}
+
+
+def test_runs_on_two_machines_compare_cell_by_cell(tmp_path):
+    # Cells record their host; a CI baseline from another runner must still match.
+    def on(host):
+        res = results(CENTRES, raw=False)
+        for c in res.cells:
+            c.node = {"hostname": host, "hardware_id": "abc"}
+        return res
+
+    a, b = write_run(tmp_path / "a", on("ci-1")), write_run(tmp_path / "b", on("ci-2"))
+    out = compare_runs(a, b)
+    assert out["not_ok"] == [] and out["rows"] and not out["only_b"]

@@ -611,8 +611,10 @@ def compare(
     json_out: Optional[Path] = typer.Option(None, "--json", help="Also write every row here."),
     fmt: Format = format_option(),
 ) -> None:
-    """Per cell and metric: ratio B/A, its 95% CI and a Mann-Whitney test. Exit 1 when any
-    regression beyond --threshold is flagged (significant, or untested single values)."""
+    """Per cell and metric: ratio B/A, its 95% CI and a Mann-Whitney test. Exit 1 when a
+    cell of A is missing in B, a cell of B failed, is unverified, diverged, ran contended
+    or holds a non-finite value, or a regression beyond --threshold is flagged
+    (significant, or untested single values)."""
     from twinbench.report.build import ReportError
     from twinbench.report.compare import compare_runs
 
@@ -633,29 +635,35 @@ def compare(
         raise typer.Exit(1)
 
 
-def _print_compare(out: dict) -> None:
+def _compare_cells(r: dict) -> list[str]:
+    """A row's A, B, B/A, CI and p columns: numbers for a metric, statuses for the gate."""
     from twinbench.report.verdicts import fmt_num
 
+    if r["metric"] == "status":  # the gate: "ok" in A, "failed" in B; nothing to divide
+        return [safe(r["a"]), f"[red]{safe(r['b'])}[/red]", "-", "-", "-"]
+    ci = f"{r['ci95'][0]:.3f}–{r['ci95'][1]:.3f}" if r["ci95"] else "-"
+    return [fmt_num(r["a"]), fmt_num(r["b"]), f"{r['ratio']:.3f}", ci,
+            "-" if r["p"] is None else f"{r['p']:.2g}"]
+
+
+def _print_compare(out: dict) -> None:
     table = Table(title=f"twinbench compare {safe(out['run_a'])} -> {safe(out['run_b'])}")
     for col in ("cell", "metric", "A", "B", "B/A", "95% CI", "p", "tested on", "verdict"):
         table.add_column(col, overflow="fold")
     for r in out["rows"]:
-        ci = f"{r['ci95'][0]:.3f}–{r['ci95'][1]:.3f}" if r["ci95"] else "-"
-        verdict = (f"[red]{safe(r['verdict'])}[/red]" if r["regression"] else safe(r["verdict"]))
+        verdict = (f"[red]{safe(r['verdict'])}[/red]" if r["regression"]
+                   else safe(r["verdict"]))
         table.add_row(safe(f"{r['task']}/{r['model']}/{r['stack']}"), r["metric"],
-                      fmt_num(r["a"]), fmt_num(r["b"]), f"{r['ratio']:.3f}", ci,
-                      "-" if r["p"] is None else f"{r['p']:.2g}", safe(r["basis"] or "-"),
-                      verdict)
+                      *_compare_cells(r), safe(r["basis"] or "-"), verdict)
     console.print(table)
     for d in out["env_diffs"]:
         err.print(f"[yellow]warning: environments differ:[/yellow] {safe(d)}")
-    for side in ("only_a", "only_b"):
-        if out[side]:
-            err.print(f"note: cells only in run {side[-1].upper()}: "
-                      f"{safe(', '.join(out[side]))}")
-    n = len(out["regressions"])
-    console.print(f"{n} regression(s) beyond {out['threshold']:.0%}" if n else
-                  f"no regression beyond {out['threshold']:.0%}", highlight=False)
+    if out["only_b"]:
+        err.print(f"note: cells only in run B: {safe(', '.join(out['only_b']))}")
+    n, bad = len(out["regressions"]) - len(out["not_ok"]), len(out["not_ok"])
+    gate = f"{bad} cell(s) missing or not ok in B; " if bad else ""
+    console.print(gate + (f"{n} regression(s) beyond {out['threshold']:.0%}" if n else
+                          f"no regression beyond {out['threshold']:.0%}"), highlight=False)
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
