@@ -64,15 +64,15 @@ def test_resnet20_has_the_papers_parameter_count_and_structure():
     assert [(c_in, c_out, s) for _, c_in, c_out, s in spec.blocks()][2:5] == [
         (16, 16, 1), (16, 32, 2), (32, 32, 1)]
     shapes = spec.param_shapes()
-    assert shapes["stage2_block1_conv1/kernel"] == ((3, 3, 16, 32), "he_normal")
-    assert shapes["stage3_block3_bn2/moving_variance"] == ((64,), "ones")
+    assert shapes["stage2_block1/conv1/kernel"] == ((3, 3, 16, 32), "he_normal")
+    assert shapes["stage3_block3/bn2/moving_variance"] == ((64,), "ones")
     assert ResNetSpec(depth=56).param_count() > 850_000  # the paper's 0.85M
     with pytest.raises(ValueError, match="not 6n \\+ 2"):
         ResNetSpec(depth=21)
 
 
 def test_he_normal_is_truncated_at_two_sigma_with_variance_two_over_fan_in():
-    w = ResNetSpec().init_weights(seed=0)["stage3_block1_conv2/kernel"]  # fan_in 576
+    w = ResNetSpec().init_weights(seed=0)["stage3_block1/conv2/kernel"]  # fan_in 576
     std = math.sqrt(2 / 576)
     assert abs(w.std() / std - 1) < 0.02
     assert np.abs(w).max() <= 2 * std / 0.87962566103423978

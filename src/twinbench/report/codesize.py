@@ -46,9 +46,9 @@ def code_lines(source: str) -> int:
 
 
 def model_lines(source: str) -> int:
-    """Code lines of the model itself: top-level classes and `build()`. The torch twin's
-    `to_torch`/`from_torch` (weight-layout converters the parity harness needs, which a
-    PyTorch user would not write) and the imports are left out."""
+    """Code lines of the model itself: top-level classes and `build()`; the imports are
+    left out. (The torch twin's weight-layout converters, which a PyTorch user would not
+    write, live in torch_weights.py beside it.)"""
     spans = [range(n.lineno, (n.end_lineno or n.lineno) + 1) for n in ast.parse(source).body
              if isinstance(n, ast.ClassDef) or (isinstance(n, ast.FunctionDef)
                                                  and n.name == "build")]

@@ -280,9 +280,9 @@ def code_verdict(twins: list[dict], training: list[dict]) -> Verdict:
         shorter = None if abs(ma - mb) < 0.03 * max(ma, mb) else (fa if ma < mb else fb)
         lead = f"{shorter} is shorter" if shorter else "No clear winner"
         text = (f"{lead}: the model definition takes {ma} code lines in {fa} and {mb} in {fb} "
-                f"(whole files {a['code_lines']} vs {b['code_lines']}; the {fa} file also "
-                f"holds the weight-layout converters the parity checks need). Counts are "
-                f"exact, so no test applies.")
+                f"(whole files {a['code_lines']} vs {b['code_lines']}; the {fa} twin's "
+                f"weight-layout converters, which only the parity checks need, are in "
+                f"torch_weights.py beside it). Counts are exact, so no test applies.")
         v.items.append(Item(t["family"], text, shorter))
     if len(training) == 2:
         (ta, tb) = training

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Iterable
+from importlib import import_module
 from types import ModuleType
 
 import numpy as np
@@ -52,6 +53,8 @@ class TorchStack:
     def __init__(self, info: StackInfo, family: ModuleType, spec: object,
                  opt_cfg: OptimizerConfig, seed: int, batch_size: int) -> None:
         self.info, self.family, self.spec = info, family, spec
+        # the family's weight-layout converters sit beside its twin (torch_weights.py)
+        self.weights = import_module(family.__name__.rsplit(".", 1)[0] + ".torch_weights")
         self.opt_cfg, self.seed, self.batch_size = opt_cfg, seed, batch_size
         self.device = torch.device("cpu")
 
@@ -96,7 +99,7 @@ class TorchStack:
 
     def _load(self, model: torch.nn.Module, weights: dict[str, np.ndarray]) -> None:
         """In place (`copy_`), so a compiled module keeps its graphs."""
-        state = self.family.to_torch(self.spec, weights)
+        state = self.weights.to_torch(self.spec, weights)
         model.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in state.items()})
 
     def _parity_model(self, weights: dict[str, np.ndarray]) -> tuple[torch.nn.Module, object]:
@@ -114,7 +117,7 @@ class TorchStack:
 
     def export_weights(self) -> dict[str, np.ndarray]:
         state = {k: v.detach().cpu().numpy() for k, v in self.model.state_dict().items()}
-        return self.family.from_torch(self.spec, state)
+        return self.weights.from_torch(self.spec, state)
 
     def param_count(self) -> int:
         # trainable only: a frozen parameter (LSTM's second bias) is not a parameter in Keras
@@ -176,7 +179,7 @@ class TorchStack:
         loss.backward()
         grads = {k: p.grad.numpy() for k, p in model.named_parameters() if p.requires_grad}
         return Probe(logits.detach().numpy(), float(loss.item()),
-                     self.family.from_torch(self.spec, grads))
+                     self.weights.from_torch(self.spec, grads))
 
     def train_steps(self, weights: dict[str, np.ndarray], batches: list, cfg: OptimizerConfig
                     ) -> tuple[list[float], list[dict[str, np.ndarray]]]:
@@ -192,7 +195,7 @@ class TorchStack:
             opt.step()
             losses.append(float(loss.item()))
             state = {k: v.detach().numpy().copy() for k, v in model.state_dict().items()}
-            snapshots.append(self.family.from_torch(self.spec, state))
+            snapshots.append(self.weights.from_torch(self.spec, state))
         return losses, snapshots
 
     def export(self, fmt: str, path, x: np.ndarray) -> dict:

@@ -3,18 +3,17 @@
 Differences from the Keras twin, each handled so both compute the same function:
 - Inputs are NCHW here, NHWC in Keras. The stack transposes the data once, up front.
 - Flatten runs over (C, H, W) here and (H, W, C) in Keras, so the Dense kernel's rows are
-  permuted when canonical weights are loaded (`layout.dense_after_flatten_to_torch`).
+  permuted when canonical weights are loaded (torch_weights.py,
+  `layout.dense_after_flatten_to_torch`).
 - Weights are (out, in[, kh, kw]) here, (in, out) / (kh, kw, in, out) in Keras.
 """
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from twinbench.models import layout
 from twinbench.models.cnn.spec import CNNSpec
 
 
@@ -41,31 +40,3 @@ class CNN(nn.Module):
 
 def build(spec: CNNSpec, seed: int) -> CNN:
     return CNN(spec)
-
-
-def to_torch(spec: CNNSpec, weights: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Canonical (Keras-layout) arrays -> this model's state_dict names and layouts."""
-    return {
-        "conv1.weight": layout.conv2d_to_torch(weights["conv1/kernel"]),
-        "conv1.bias": weights["conv1/bias"],
-        "conv2.weight": layout.conv2d_to_torch(weights["conv2/kernel"]),
-        "conv2.bias": weights["conv2/bias"],
-        "dense.weight": layout.dense_after_flatten_to_torch(
-            weights["dense/kernel"], spec.feature_hwc()
-        ),
-        "dense.bias": weights["dense/bias"],
-    }
-
-
-def from_torch(spec: CNNSpec, state: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Inverse of `to_torch`; also maps parameter gradients, which share the layouts."""
-    return {
-        "conv1/kernel": layout.conv2d_from_torch(state["conv1.weight"]),
-        "conv1/bias": state["conv1.bias"],
-        "conv2/kernel": layout.conv2d_from_torch(state["conv2.weight"]),
-        "conv2/bias": state["conv2.bias"],
-        "dense/kernel": layout.dense_after_flatten_from_torch(
-            state["dense.weight"], spec.feature_hwc()
-        ),
-        "dense/bias": state["dense.bias"],
-    }

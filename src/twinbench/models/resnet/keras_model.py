@@ -1,8 +1,8 @@
 """Keras 3 twin of ResNet for CIFAR-10 (see spec.py). Diff me against torch_model.py.
 
-Layers are flat attributes with unique names ("stage2_block1_conv1"), so each variable's
-path is its canonical name ("stage2_block1_bn1/moving_mean"). Keras-side choices that
-keep the twins equal:
+A `Block` layer mirrors the torch twin's `Block` module, so each variable's path below the
+model is its canonical name ("stage2_block1/bn1/moving_mean"; torch:
+"blocks.stage2_block1.bn1.running_mean"). Keras-side choices that keep the twins equal:
 - padding "same" everywhere, as Keras users write it; the torch twin pads stride-2
   convolutions asymmetrically to match (bottom/right only on even sizes).
 - BatchNormalization gets the spec's momentum and epsilon explicitly (Keras's defaults,
@@ -28,29 +28,39 @@ def _conv(filters: int, stride: int, name: str) -> layers.Conv2D:
     return layers.Conv2D(filters, 3, strides=stride, padding="same", use_bias=False, name=name)
 
 
+class Block(layers.Layer):
+    def __init__(self, spec: ResNetSpec, c_in: int, c_out: int, stride: int,
+                 name: str) -> None:
+        super().__init__(name=name)
+        self.stride, self.extra = stride, c_out - c_in
+        self.conv1 = _conv(c_out, stride, "conv1")
+        self.bn1 = _bn(spec, "bn1")
+        self.conv2 = _conv(c_out, 1, "conv2")
+        self.bn2 = _bn(spec, "bn2")
+
+    def call(self, x, training=False):  # x: (B, H, W, C_in)
+        h = keras.ops.relu(self.bn1(self.conv1(x), training=training))  # (B, H/s, W/s, C_out)
+        h = self.bn2(self.conv2(h), training=training)
+        shortcut = x[:, ::self.stride, ::self.stride, :] if self.stride > 1 else x
+        if self.extra:  # option A: zero channels appended
+            shortcut = keras.ops.pad(shortcut, [[0, 0], [0, 0], [0, 0], [0, self.extra]])
+        return keras.ops.relu(h + shortcut)
+
+
 class ResNet(keras.Model):
     def __init__(self, spec: ResNetSpec, seed: int = 0, **kwargs: object) -> None:
         super().__init__(name="resnet", **kwargs)
         self.conv1 = _conv(spec.filters[0], 1, "conv1")
         self.bn1 = _bn(spec, "bn1")
-        # block name -> (conv1, bn1, conv2, bn2, stride, channels to append)
-        self.block_layers = {
-            name: (_conv(c_out, stride, f"{name}_conv1"), _bn(spec, f"{name}_bn1"),
-                   _conv(c_out, 1, f"{name}_conv2"), _bn(spec, f"{name}_bn2"),
-                   stride, c_out - c_in)
-            for name, c_in, c_out, stride in spec.blocks()}
+        self.blocks = [Block(spec, c_in, c_out, stride, name)
+                       for name, c_in, c_out, stride in spec.blocks()]
         self.pool = layers.GlobalAveragePooling2D(name="pool")
         self.dense = layers.Dense(spec.classes, name="dense")
 
     def call(self, x, training=False):  # x: (B, H, W, C)
         x = keras.ops.relu(self.bn1(self.conv1(x), training=training))  # (B, H, W, 16)
-        for conv1, bn1, conv2, bn2, stride, extra in self.block_layers.values():
-            h = keras.ops.relu(bn1(conv1(x), training=training))  # (B, H/s, W/s, C_out)
-            h = bn2(conv2(h), training=training)
-            shortcut = x[:, ::stride, ::stride, :] if stride > 1 else x
-            if extra:  # option A: zero channels appended
-                shortcut = keras.ops.pad(shortcut, [[0, 0], [0, 0], [0, 0], [0, extra]])
-            x = keras.ops.relu(h + shortcut)
+        for block in self.blocks:
+            x = block(x, training=training)
         return self.dense(self.pool(x))  # (B, 64) -> (B, classes) logits
 
 

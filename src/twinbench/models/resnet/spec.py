@@ -74,8 +74,8 @@ class ResNetSpec(SpecBase):
 
         conv_bn("conv1", "bn1", self.input_hwc[2], self.filters[0])
         for name, c_in, c_out, _ in self.blocks():
-            conv_bn(f"{name}_conv1", f"{name}_bn1", c_in, c_out)
-            conv_bn(f"{name}_conv2", f"{name}_bn2", c_out, c_out)
+            conv_bn(f"{name}/conv1", f"{name}/bn1", c_in, c_out)  # a Block layer's own
+            conv_bn(f"{name}/conv2", f"{name}/bn2", c_out, c_out)
         shapes["dense/kernel"] = ((self.filters[-1], self.classes), "glorot_uniform")
         shapes["dense/bias"] = ((self.classes,), "zeros")
         return shapes
@@ -95,7 +95,11 @@ PROBE_DATASET = "digits-8x8"
 # steps amplify that in small gradient elements). The Keras twins stay within 3e-5.
 # A semantic difference in the optimizer is caught at step 1 by adam_update_rel (1e-3),
 # a BatchNorm one by moving_stats_rel.
-PARITY_TOLERANCES = {"loss_10_steps_max_rel": 5e-2}
+# Forward logits: 3e-5 absolute instead of 1e-5. Keras on TensorFlow with XLA fuses the 19
+# conv+BatchNorm layers and reorders their float32 sums: 1.14e-5 apart from the torch twin
+# on this probe (measured, before and after the Block layer), at a relative error of 9e-7
+# and with gradients within 1.2e-6; the other five stacks stay within 1e-5.
+PARITY_TOLERANCES = {"loss_10_steps_max_rel": 5e-2, "forward_max_abs": 3e-5}
 
 
 def spec_for(data) -> ResNetSpec:  # data: twinbench.data.dataset.Dataset

@@ -6,13 +6,11 @@ batch is transposed once, and kernels are converted (k, in, out) -> (out, in, k)
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 from twinbench.data.text import PAD
-from twinbench.models import layout
 from twinbench.models.textcnn.spec import TextCNNSpec
 
 
@@ -44,23 +42,3 @@ class TextCNN(nn.Module):
 
 def build(spec: TextCNNSpec, seed: int) -> TextCNN:
     return TextCNN(spec)
-
-
-def to_torch(spec: TextCNNSpec, w: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    state = {"embedding.weight": w["embedding/embeddings"],
-             "dense.weight": layout.dense_to_torch(w["dense/kernel"]),
-             "dense.bias": w["dense/bias"]}
-    for k in spec.widths:
-        state[f"convs.conv{k}.weight"] = layout.conv1d_to_torch(w[f"conv{k}/kernel"])
-        state[f"convs.conv{k}.bias"] = w[f"conv{k}/bias"]
-    return state
-
-
-def from_torch(spec: TextCNNSpec, state: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    w = {"embedding/embeddings": state["embedding.weight"],
-         "dense/kernel": layout.dense_from_torch(state["dense.weight"]),
-         "dense/bias": state["dense.bias"]}
-    for k in spec.widths:
-        w[f"conv{k}/kernel"] = layout.conv1d_from_torch(state[f"convs.conv{k}.weight"])
-        w[f"conv{k}/bias"] = state[f"convs.conv{k}.bias"]
-    return w
