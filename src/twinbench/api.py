@@ -3,7 +3,10 @@
 
 from __future__ import annotations
 
+import fcntl
+import json
 import secrets
+import shlex
 import signal
 import threading
 import time
@@ -23,7 +26,7 @@ from twinbench.parity.compare import QUICK_CHECKS, compare, first_failure, load_
 from twinbench.results import Cell, Results
 from twinbench.runner.executor import CellKey, Executor, LocalExecutor, Submission
 from twinbench.stacks import STACKS, missing_modules, resolve_stacks
-from twinbench.store.db import FINAL, Store, default_db_path
+from twinbench.store.db import FINAL, Store, builtin_db_path, default_db_path
 
 REFERENCE_STACK = "torch"  # parity reference; falls back to the first stack that ran
 
@@ -344,7 +347,7 @@ def _sigterm_as_interrupt() -> Iterator[None]:
 
 
 def run(config: RunConfig | None = None, events: Events | None = None,
-        planned: Plan | None = None, store: Store | None = None,
+        planned: Plan | None = None, store: Store | None = None, force: bool = False,
         **overrides: Any) -> Results:
     """Run every cell of `config` (or of RunConfig(**overrides)), one process per cell.
 
@@ -352,17 +355,23 @@ def run(config: RunConfig | None = None, events: Events | None = None,
     timed cells. Every finished cell is committed to the SQLite store and results.json is
     rewritten: a crash or Ctrl-C loses nothing done, and `run --resume RUN_ID` (a Plan
     with the same run id) runs only what is missing or failed.
+
+    The run holds its output folder throughout (`run_folder`): a folder that holds
+    another run is refused unless `force`, and so is a second run of the same id at once.
     """
-    config = config or RunConfig(**overrides)
-    events = events or Events()
-    p = planned or plan(config)
-    if config.export:  # validate the formats before anything starts
+    p = planned or plan(config or RunConfig(**overrides))
+    if p.config.export:  # validate the formats before anything starts
         from twinbench.api_export import check_formats
 
-        check_formats(config)
-    p.out_dir.mkdir(parents=True, exist_ok=True)
+        check_formats(p.config)
+    with run_folder(p.out_dir, p.run_id, force):
+        return _run_held(p, events or Events(), store or Store(default_db_path()))
+
+
+def _run_held(p: Plan, events: Events, store: Store) -> Results:
+    """`run`, in its held folder."""
+    config = p.config
     data = prepare_data(p)
-    store = store or Store(default_db_path())
     results = new_results(p)
     if store.run(p.run_id) is not None:  # a resume: the machine may have changed since
         diffs = environment.differences(store.environment(p.run_id), results.environment)
@@ -383,6 +392,7 @@ def run(config: RunConfig | None = None, events: Events | None = None,
             probes.write(p.out_dir, "verify.json")
             _phase(p, store, events, data, "full", results,
                    after=lambda cell: attach_parity(cell, probe_cells))
+            results.write(p.out_dir)  # also when no cell was left to run (a deleted file)
             if config.export:  # portability: each twin exported and reloaded (export.json)
                 from twinbench.api_export import attach, export_matrix
 
@@ -394,7 +404,7 @@ def run(config: RunConfig | None = None, events: Events | None = None,
     except KeyboardInterrupt:
         store.finish_run(p.run_id, "interrupted")
         raise Interrupted(f"interrupted: {len(results.cells)} finished cells are stored; "
-                          f"resume with: twinbench run --resume {p.run_id}") from None
+                          f"resume with: {resume_command(p.run_id, store)}") from None
     failed = sum(c.status == "failed" for c in results.cells)
     store.finish_run(p.run_id, "complete" if not failed else f"complete, {failed} failed")
     return results
@@ -408,3 +418,82 @@ def resume_plan(store: Store, run_id: str) -> Plan:
         raise TwinbenchError(f"no run {run_id!r} in {store.path}; recent runs: {known}")
     config = RunConfig.model_validate_json(row["config"])
     return plan(config, run_id=run_id, out_dir=Path(row["out_dir"]))
+
+
+LOCK_FILE = ".twinbench.lock"  # in a run's folder: held while the run runs, names the run
+RUN_FILES = ("results.json", "verify.json", "export.json")
+
+
+def folder_owner(out_dir: Path) -> str | None:
+    """The id of the run a folder holds (its lock file names it; older runs are known by
+    their results files), or None for a folder that holds no run."""
+    lock = out_dir / LOCK_FILE
+    if lock.exists() and lock.read_text().strip():
+        return lock.read_text().strip()
+    for name in RUN_FILES:
+        if (out_dir / name).exists():
+            try:
+                return str(json.loads((out_dir / name).read_text())["run_id"])
+            except (OSError, ValueError, KeyError, TypeError):
+                return f"unknown (an unreadable {name})"
+    return None
+
+
+def check_folder(out_dir: Path, run_id: str, force: bool = False,
+                 override: str | None = "--force") -> None:
+    """Refuse a folder that holds another run, unless `force`; the message names the
+    option that overrides it, where the command has one."""
+    owner = folder_owner(out_dir)
+    if owner not in (None, run_id) and not force:
+        how = f", or {override} to write over it" if override else ""
+        raise TwinbenchError(f"{out_dir} holds run {owner}: give another folder{how}")
+
+
+@contextmanager
+def run_folder(out_dir: Path, run_id: str, force: bool = False,
+               override: str | None = "--force") -> Iterator[None]:
+    """Hold a run's folder while the run writes into it. A folder that holds another run
+    is refused unless `force` (it would be overwritten silently); a folder whose lock is
+    held (the same run resumed twice at once) is refused always: two drivers would run
+    the same cells in the same cell folders."""
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        f = open(out_dir / LOCK_FILE, "a+", encoding="utf-8")
+    except OSError as e:
+        raise TwinbenchError(f"--out {out_dir}: cannot write there ({e})") from None
+    with f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:  # BlockingIOError: held by a running twinbench
+            f.seek(0)
+            raise TwinbenchError(f"{out_dir}: run {f.read().strip() or '?'} is running "
+                                 f"there now (lock {out_dir / LOCK_FILE} is held); wait "
+                                 f"for it to finish or stop it") from None
+        check_folder(out_dir, run_id, force, override)
+        f.seek(0)
+        f.truncate()
+        f.write(run_id)  # append mode: at 0, after the truncate
+        f.flush()
+        yield  # the lock goes with the file's close
+
+
+def resume_command(run_id: str, store: Store) -> str:
+    """The command that resumes a run. It names the history with --db unless that is the
+    built-in default: a later shell may not have the same $TWINBENCH_DB."""
+    cmd = f"twinbench run --resume {shlex.quote(run_id)}"
+    db = Path(store.path).absolute()
+    return cmd if db == builtin_db_path().absolute() else f"{cmd} --db {shlex.quote(str(db))}"
+
+
+def stored_results(store: Store, run_id: str) -> tuple[Results, Results]:
+    """A stored run's results and parity probes, rebuilt from the history database: what
+    results.json and verify.json held (`show --export`)."""
+    row = store.run(run_id)
+    if row is None:
+        known = ", ".join(r["run_id"] for r in store.runs(5)) or "none"
+        raise TwinbenchError(f"no run {run_id!r} in {store.path}; recent runs: {known}")
+    head = dict(run_id=run_id, environment=store.environment(run_id),
+                config=json.loads(row["config"]))
+    return tuple(Results(**head, cells=[Cell.model_validate(c)  # type: ignore[return-value]
+                                        for c in store.cells(run_id, phase)])
+                 for phase in ("full", "probe"))
