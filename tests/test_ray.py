@@ -266,6 +266,7 @@ def test_a_killed_worker_node_reruns_or_fails_its_cell(cluster_summary):
         assert "node lost" in lost["reason"] or "died" in lost["reason"], lost
     other = next(c for k, c in cells.items() if k != kill["stack"])
     assert other["status"] == "ok"
+    assert s["run2_rc"] == (0 if lost["status"] == "ok" else 1)  # `run` exits 1 on a failure
     assert s["resume_rc"] == 0
     assert all(c["status"] == "ok" for c in s["after_resume"]), s["after_resume"]
 

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import fcntl
+import json
 import secrets
 import shlex
 import signal
@@ -26,7 +28,14 @@ from twinbench.results import Cell, Results
 from twinbench.runner.executor import CellKey, Executor, LocalExecutor, Submission
 from twinbench.runner.progress import CellProgress
 from twinbench.stacks import missing_modules, resolve_stacks, stack_info
-from twinbench.store.db import FINAL, Recorder, Store, default_db_path, one_line
+from twinbench.store.db import (
+    FINAL,
+    Recorder,
+    Store,
+    builtin_db_path,
+    default_db_path,
+    one_line,
+)
 
 REFERENCE_STACK = "torch"  # parity reference; falls back to the first stack that ran
 
@@ -395,7 +404,7 @@ def _interrupted(p: Plan, history: Recorder, results: Results) -> Interrupted:
     n = len(results.cells)
     if not history.pending:
         return Interrupted(f"interrupted: {n} finished cells are stored; resume with: "
-                           f"twinbench run --resume {p.run_id}")
+                           f"{resume_command(p.run_id, history.path)}")
     return Interrupted(f"interrupted: {n} finished cells are in {p.out_dir}, not all in the "
                        f"history {history.path} ({history.error}); import them with: "
                        f"{_import_command(p, history)}, then resume with: twinbench run "
@@ -427,6 +436,7 @@ def _run_phases(p: Plan, history: Recorder, events: Events, data: dict[str, Path
         history.put_cell(p.run_id, "probe", c.repeat, c.model_dump(mode="json"))
     _phase(p, history, events, data, "full", results, done["full"],
            after=lambda cell: attach_parity(cell, probe_cells))
+    results.write(p.out_dir)  # also when no cell was left to run (a deleted file)
     if p.config.export:  # portability: each twin exported and reloaded (export.json)
         from twinbench.api_export import attach, export_matrix
 
@@ -435,7 +445,7 @@ def _run_phases(p: Plan, history: Recorder, events: Events, data: dict[str, Path
 
 
 def run(config: RunConfig | None = None, events: Events | None = None,
-        planned: Plan | None = None, store: Store | None = None,
+        planned: Plan | None = None, store: Store | None = None, force: bool = False,
         **overrides: Any) -> Results:
     """Run every cell of `config` (or of RunConfig(**overrides)), one process per cell.
 
@@ -446,15 +456,21 @@ def run(config: RunConfig | None = None, events: Events | None = None,
     failed. A store that fails (locked, corrupt, read-only) never stops the run: its
     writes are retried, and what is still missing at the end is named in one warning
     (events.on_warning) with the `twinbench import` command that adds it.
+
+    The run holds its output folder throughout (`run_folder`): a folder that holds
+    another run is refused unless `force`, and so is a second run of the same id at once.
     """
-    config = config or RunConfig(**overrides)
-    events = events or Events()
-    p = planned or plan(config)
-    if config.export:  # validate the formats before anything starts
+    p = planned or plan(config or RunConfig(**overrides))
+    if p.config.export:  # validate the formats before anything starts
         from twinbench.api_export import check_formats
 
-        check_formats(config)
-    p.out_dir.mkdir(parents=True, exist_ok=True)
+        check_formats(p.config)
+    with run_folder(p.out_dir, p.run_id, force):
+        return _run_held(p, events or Events(), store)
+
+
+def _run_held(p: Plan, events: Events, store: Store | None) -> Results:
+    """`run`, in its held folder."""
     data = prepare_data(p)
     history = Recorder(store.path, store) if store is not None else \
         Recorder.open(default_db_path())
@@ -491,3 +507,82 @@ def resume_plan(store: Store, run_id: str) -> Plan:
         raise TwinbenchError(f"no run {run_id!r} in {store.path}; recent runs: {known}")
     config = RunConfig.model_validate_json(row["config"])
     return plan(config, run_id=run_id, out_dir=Path(row["out_dir"]))
+
+
+LOCK_FILE = ".twinbench.lock"  # in a run's folder: held while the run runs, names the run
+RUN_FILES = ("results.json", "verify.json", "export.json")
+
+
+def folder_owner(out_dir: Path) -> str | None:
+    """The id of the run a folder holds (its lock file names it; older runs are known by
+    their results files), or None for a folder that holds no run."""
+    lock = out_dir / LOCK_FILE
+    if lock.exists() and lock.read_text().strip():
+        return lock.read_text().strip()
+    for name in RUN_FILES:
+        if (out_dir / name).exists():
+            try:
+                return str(json.loads((out_dir / name).read_text())["run_id"])
+            except (OSError, ValueError, KeyError, TypeError):
+                return f"unknown (an unreadable {name})"
+    return None
+
+
+def check_folder(out_dir: Path, run_id: str, force: bool = False,
+                 override: str | None = "--force") -> None:
+    """Refuse a folder that holds another run, unless `force`; the message names the
+    option that overrides it, where the command has one."""
+    owner = folder_owner(out_dir)
+    if owner not in (None, run_id) and not force:
+        how = f", or {override} to write over it" if override else ""
+        raise TwinbenchError(f"{out_dir} holds run {owner}: give another folder{how}")
+
+
+@contextmanager
+def run_folder(out_dir: Path, run_id: str, force: bool = False,
+               override: str | None = "--force") -> Iterator[None]:
+    """Hold a run's folder while the run writes into it. A folder that holds another run
+    is refused unless `force` (it would be overwritten silently); a folder whose lock is
+    held (the same run resumed twice at once) is refused always: two drivers would run
+    the same cells in the same cell folders."""
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        f = open(out_dir / LOCK_FILE, "a+", encoding="utf-8")
+    except OSError as e:
+        raise TwinbenchError(f"--out {out_dir}: cannot write there ({e})") from None
+    with f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:  # BlockingIOError: held by a running twinbench
+            f.seek(0)
+            raise TwinbenchError(f"{out_dir}: run {f.read().strip() or '?'} is running "
+                                 f"there now (lock {out_dir / LOCK_FILE} is held); wait "
+                                 f"for it to finish or stop it") from None
+        check_folder(out_dir, run_id, force, override)
+        f.seek(0)
+        f.truncate()
+        f.write(run_id)  # append mode: at 0, after the truncate
+        f.flush()
+        yield  # the lock goes with the file's close
+
+
+def resume_command(run_id: str, db_path: Path | str) -> str:
+    """The command that resumes a run. It names the history with --db unless that is the
+    built-in default: a later shell may not have the same $TWINBENCH_DB."""
+    cmd = f"twinbench run --resume {shlex.quote(run_id)}"
+    db = Path(db_path).absolute()
+    return cmd if db == builtin_db_path().absolute() else f"{cmd} --db {shlex.quote(str(db))}"
+
+
+def stored_results(store: Store, run_id: str) -> tuple[Results, Results]:
+    """A stored run's results and parity probes, rebuilt from the history database: what
+    results.json and verify.json held (`show --export`)."""
+    row = store.run(run_id)
+    if row is None:
+        known = ", ".join(r["run_id"] for r in store.runs(5)) or "none"
+        raise TwinbenchError(f"no run {run_id!r} in {store.path}; recent runs: {known}")
+    head = dict(run_id=run_id, environment=store.environment(run_id),
+                config=json.loads(row["config"]))
+    return tuple(Results(**head, cells=[Cell.model_validate(c)  # type: ignore[return-value]
+                                        for c in store.cells(run_id, phase)])
+                 for phase in ("full", "probe"))

@@ -61,10 +61,28 @@ def split(value: Optional[str]) -> tuple[str, ...]:
     return tuple(v.strip() for v in value.split(",") if v.strip()) if value else ()
 
 
-def _validation_message(e: ValidationError) -> str:
+def names(flag: str, value: Optional[str]) -> tuple[str, ...]:
+    """A comma-separated option's names; () when it was not given. Given, but naming
+    nothing ("", ","), it is bad input: () would silently mean every stack (or task)."""
+    out = split(value)
+    if value is not None and not out:
+        fail(f"{flag} {value!r} names nothing: give names, comma-separated, or leave "
+             f"{flag} out")
+    return out
+
+
+# Config fields whose option has another name; a command passes its own differences
+# (verify's --jobs is run's --probe-jobs). A message must name an option that exists.
+FLAGS = {"cell_timeout_s": "--cell-timeout", "latency_budget_s": "--latency-budget"}
+
+
+def _validation_message(e: ValidationError, flags: Optional[dict[str, str]] = None) -> str:
     first = e.errors()[0]
-    field = ".".join(str(p) for p in first["loc"]) or "input"
-    return f"--{field.replace('_', '-')}: {first['msg']}"
+    if not first["loc"]:  # a check of the whole config: no one option to name
+        return str(first["msg"])
+    field = str(first["loc"][0])
+    flag = {**FLAGS, **(flags or {})}.get(field, f"--{field.replace('_', '-')}")
+    return f"{flag}: {first['msg']}"
 
 
 class Format(str, Enum):
@@ -151,6 +169,7 @@ def _progress_events(progress: Progress):
 
 @app.command()
 def run(
+    ctx: typer.Context,
     suite: Optional[str] = typer.Option(None, help="A suite: quick, standard, or the path of "
                                         "a .toml file (see `twinbench suites`)."),
     tasks: Optional[str] = typer.Option(None, help="Tasks or groups, comma-separated \\[default: "
@@ -204,22 +223,48 @@ def run(
     dry_run: bool = typer.Option(False, help="Validate and print the plan; run nothing."),
     export: bool = typer.Option(False, "--export", help="Then export every twin, reload each "
                                 "artifact in its runtime and compare (see `twinbench export`)."),
+    force: bool = typer.Option(False, "--force", help="Write into an --out folder that holds "
+                               "another run (its files are overwritten)."),
 ) -> None:
-    """Train, evaluate and time every twin; write results.json and print a summary."""
-    kwargs = {k: v for k, v in locals().items() if k not in ("db", "resume", "dry_run")}
+    """Train, evaluate and time every twin; write results.json and print a summary. Exit 0
+    when every cell is ok, 1 when any is not (failed, unverified, diverged, skipped), 2 on
+    bad input, 130 when interrupted."""
+    if resume is not None:
+        _refuse_with_resume(ctx, resume)
+    kwargs = {k: v for k, v in locals().items() if k not in ("ctx", "db", "resume", "dry_run")}
     _run(kwargs, db, resume, dry_run)
+
+
+# Options that go with --resume; every other one would be ignored (the stored run's
+# settings apply), so giving one is refused rather than silently dropped.
+WITH_RESUME = ("resume", "db", "dry_run", "force")
+
+
+def _refuse_with_resume(ctx: typer.Context, resume: str) -> None:
+    if not resume.strip():
+        fail(f"--resume {resume!r} names no run; `twinbench history` lists them")
+    given = []
+    for param in ctx.command.params:
+        source = ctx.get_parameter_source(param.name)
+        if param.name not in WITH_RESUME and source is not None \
+                and source.name in ("COMMANDLINE", "ENVIRONMENT"):
+            given.append("/".join([param.opts[0], *param.secondary_opts[:1]]))
+    if given:
+        fail(f"--resume {resume}: the run keeps its stored settings; drop "
+             f"{', '.join(given)} (or start a new run with them)")
 
 
 def run_config_kwargs(o: dict) -> dict:
     """CLI option values -> RunConfig fields (names that differ are mapped here). With
     --suite, tasks and stacks not given come from the suite."""
-    kw = dict(models=split(o["models"]), cell_timeout_s=o["cell_timeout"],
+    kw = dict(models=names("--models", o["models"]), cell_timeout_s=o["cell_timeout"],
               latency_budget_s=o["latency_budget"], wait_quiet_s=o["wait_quiet"])
     for k in ("dataset", "data_dir", "holdout", "epochs", "batch_size", "seed",
               "target_accuracy", "out", "cell_memory_mb", "probe_jobs", "latency_calls",
               "latency_bound_ms", "loadgen", "device", "executor", "ray_address", "export"):
         kw[k] = o[k]
-    given = dict(tasks=split(o["tasks"]), stacks=split(o["stacks"]), threads=o["threads"],
+    given = dict(tasks=names("--tasks", o["tasks"]), stacks=names("--stacks", o["stacks"]),
+                 threads=o["threads"],
                  repeats=o["repeats"])
     kw.update({k: v for k, v in given.items() if v is not None and v != ()})
     if o["suite"] is not None:
@@ -245,17 +290,49 @@ def _run(options: dict, db: Optional[Path], resume: Optional[str], dry_run: bool
         fail(str(e))
     check_out_dir(planned.out_dir)
     if dry_run:
-        console.print(f"plan: {len(planned.cells)} cells -> {safe(planned.out_dir)}")
+        _check_folder(planned, options["force"])
+        console.print(f"plan: {len(planned.cells)} cells -> {safe(planned.out_dir)}",
+                      highlight=False)
         return
     store = store or _open_store(db)
-    results = _execute(planned, store)
+    results = _execute(planned, store, options["force"])
     _print_results(results)
     console.print(f"results: {safe(planned.out_dir / 'results.json')}  (run id "
                   f"{safe(planned.run_id)}, history {safe(store.path)})")
     _report_after_run(planned.out_dir)
+    _exit_if_not_ok(results)
 
 
-def _execute(planned, store):
+def _exit_if_not_ok(results) -> None:
+    """Exit 1, after everything is written and printed, when a cell is not ok or (with
+    export) an artifact did not reload within tolerance: `twinbench run && ...` in CI must
+    not go on after a run that measured nothing."""
+    from collections import Counter
+
+    entries = [e for c in results.cells for e in getattr(c, "portability", None) or []
+               if isinstance(e, dict)]
+    parts = []
+    for what, statuses in (("cells", [c.status for c in results.cells]),
+                           ("exported artifacts", [str(e.get("status")) for e in entries])):
+        bad = Counter(s for s in statuses if s != "ok")
+        if bad:
+            parts.append(f"{sum(bad.values())} of {len(statuses)} {what} not ok ("
+                         + ", ".join(f"{k} {n}" for k, n in bad.items()) + ")")
+    if parts:
+        err.print("; ".join(parts) + ": exit 1", highlight=False, markup=False)
+        raise typer.Exit(1)
+
+
+def _check_folder(planned, force: bool) -> None:
+    from twinbench.api import TwinbenchError, check_folder
+
+    try:
+        check_folder(planned.out_dir, planned.run_id, force)
+    except TwinbenchError as e:
+        fail(str(e))
+
+
+def _execute(planned, store, force: bool = False):
     """Run a validated plan with a progress display; bad input and interrupts become the
     one-line error (exit 2, or 130 after Ctrl-C/SIGTERM/SIGHUP with the resume command)."""
     from twinbench.api import Interrupted, TwinbenchError, run as api_run
@@ -263,7 +340,7 @@ def _execute(planned, store):
     try:
         with _progress() as p:
             return api_run(planned.config, events=_progress_events(p), planned=planned,
-                           store=store)
+                           store=store, force=force)
     except ValidationError as e:
         fail(_validation_message(e))
     except TwinbenchError as e:
@@ -325,7 +402,8 @@ def latency(
     from twinbench.config import RunConfig
     from twinbench.report.console import loadgen_table
 
-    kw = dict(tasks=split(tasks), stacks=split(stacks), models=split(models), epochs=epochs,
+    kw = dict(tasks=names("--tasks", tasks), stacks=names("--stacks", stacks),
+              models=names("--models", models), epochs=epochs,
               out=out, loadgen=True, loadgen_duration_s=duration,
               loadgen_server_steps=server_steps, latency_bound_ms=latency_bound_ms)
     if threads is not None:
@@ -333,7 +411,8 @@ def latency(
     try:
         planned = plan(RunConfig(**kw))
     except ValidationError as e:
-        fail(_validation_message(e))
+        fail(_validation_message(e, {"loadgen_duration_s": "--duration",
+                                     "loadgen_server_steps": "--server-steps"}))
     except TwinbenchError as e:
         fail(str(e))
     check_out_dir(planned.out_dir)
@@ -341,6 +420,7 @@ def latency(
 
     console.print(loadgen_table(results))
     console.print(f"LoadGen logs: {safe(planned.out_dir / 'cells')}/*/loadgen/")
+    _exit_if_not_ok(results)
 
 
 def _open_store(db: Optional[Path]):
@@ -410,18 +490,19 @@ def verify(
     from twinbench.config import RunConfig
     from twinbench.report.console import parity_table
 
-    kwargs = dict(stacks=split(stacks), seed=seed, out=out, cell_timeout_s=cell_timeout,
+    kwargs = dict(stacks=names("--stacks", stacks), seed=seed, out=out,
+                  cell_timeout_s=cell_timeout,
                   probe_jobs=jobs)
     if threads is not None:
         kwargs["threads"] = threads
     try:
         config = RunConfig(**kwargs)
-        planned = plan(config, models=list(split(models)))
+        planned = plan(config, models=list(names("--models", models)))
         check_out_dir(planned.out_dir)
         with _progress() as p:
             results = api_verify(config, events=_progress_events(p), planned=planned)
     except ValidationError as e:
-        fail(_validation_message(e))
+        fail(_validation_message(e, {"probe_jobs": "--jobs"}))
     except TwinbenchError as e:
         fail(str(e))
     except OSError as e:  # --out deleted or made read-only mid-run
@@ -462,7 +543,8 @@ def export_cmd(
     from twinbench.config import RunConfig
     from twinbench.report.export_table import export_table
 
-    kwargs = dict(models=split(models), stacks=split(stacks), export_formats=split(formats),
+    kwargs = dict(models=names("--models", models), stacks=names("--stacks", stacks),
+                  export_formats=names("--formats", formats),
                   export_epochs=epochs, export_tolerance=tolerance, seed=seed, out=out,
                   cell_timeout_s=cell_timeout, latency_calls=latency_calls,
                   latency_budget_s=latency_budget)
@@ -476,13 +558,16 @@ def export_cmd(
         with _progress() as p:
             results = export_matrix(config, events=_progress_events(p), planned=planned)
     except ValidationError as e:
-        fail(_validation_message(e).replace("--export-", "--"))
+        fail(_validation_message(e, {"export_formats": "--formats",
+                                     "export_epochs": "--epochs",
+                                     "export_tolerance": "--tolerance"}))
     except TwinbenchError as e:
         fail(str(e))
     except OSError as e:  # --out deleted or made read-only mid-run
         fail(f"cannot write {e.filename or 'the output folder'} ({e.strerror or e})")
     console.print(export_table(results))
     console.print(f"matrix: {safe(planned.out_dir / 'export.json')}")
+    _exit_if_not_ok(results)
 
 
 def _load_suite(name: str):
@@ -554,29 +639,50 @@ def show(
     db: Optional[Path] = typer.Option(None, help="SQLite history \\[default: "
                                       "~/.local/share/twinbench/history.db]."),
     fmt: Format = format_option(),
+    export: Optional[Path] = typer.Option(None, "--export", help="Also write the run's "
+                                          "results.json and verify.json, rebuilt from the "
+                                          "history, into this folder (its own folder, or "
+                                          "a new one)."),
 ) -> None:
     """Print one stored run: its status and the summary table of its cells."""
+    from twinbench.api import TwinbenchError, stored_results
     from twinbench.report.console import summary_table
-    from twinbench.results import Cell, Results
 
     store = _open_store(db)
-    row = store.run(run_id)
-    if row is None:
-        known = ", ".join(r["run_id"] for r in store.runs(5)) or "none"
-        fail(f"no run {run_id!r} in {store.path}; recent runs: {known}")
     try:
-        results = Results(run_id=run_id, environment=store.environment(run_id),
-                          config=json.loads(row["config"]),
-                          cells=[Cell.model_validate(c) for c in store.cells(run_id)])
+        results, probes = stored_results(store, run_id)
+    except TwinbenchError as e:
+        fail(str(e))
     except (ValueError, TypeError) as e:  # ValidationError and JSONDecodeError included
         first = (str(e).strip().splitlines() or [type(e).__name__])[0]
         fail(f"run {run_id!r} in {store.path}: a stored record is malformed ({first})")
+    row = store.run(run_id)
+    if export is not None:
+        _write_stored(results, probes, export)
     run = {k: row[k] for k in ("status", "created", "out_dir")}
     if emit(fmt, {**run, **results.model_dump(mode="json")}, results.rows()):
         return
     console.print(f"run {safe(run_id)}: {safe(row['status'])}, created {safe(row['created'])}"
                   f", output {safe(row['out_dir'])}", highlight=False)
     console.print(summary_table(results))
+
+
+def _write_stored(results, probes, folder: Path) -> None:
+    """Write a stored run's files into a folder it may hold (a resume writing there at
+    the same time, or another run's files, are refused)."""
+    from twinbench.api import TwinbenchError, run_folder
+
+    try:
+        with run_folder(folder, results.run_id, override=None):
+            paths = [results.write(folder)]
+            if probes.cells:
+                paths.append(probes.write(folder, "verify.json"))
+    except TwinbenchError as e:
+        fail(str(e))
+    except OSError as e:
+        fail(f"--export {folder}: cannot write there ({e})")
+    console.print(f"wrote {'  '.join(map(str, paths))}; `twinbench report {folder}` writes "
+                  f"its report", highlight=False, markup=False)
 
 
 @app.command()
@@ -790,7 +896,8 @@ def pipelines_cmd(
     from twinbench.pipelines.api import run as run_pipelines
     from twinbench.pipelines.report import table
 
-    kwargs = {"tasks": split(tasks), "stacks": split(stacks), "pipelines": split(pipelines),
+    kwargs = {"tasks": names("--tasks", tasks), "stacks": names("--stacks", stacks),
+              "pipelines": names("--pipelines", pipelines),
               "measure": measure, "epochs": epochs, "pipeline_epochs": pipeline_epochs,
               "warmup_epochs": warmup_epochs, "batch_size": batch_size, "samples": samples,
               "augment": augment, "seed": seed, "out": out, "cell_timeout_s": cell_timeout}

@@ -61,6 +61,11 @@ def default_db_path() -> Path:
     """$TWINBENCH_DB, else $XDG_DATA_HOME/twinbench/history.db (~/.local/share/...)."""
     if os.environ.get("TWINBENCH_DB"):
         return Path(os.environ["TWINBENCH_DB"])
+    return builtin_db_path()
+
+
+def builtin_db_path() -> Path:
+    """The history when $TWINBENCH_DB is not set: $XDG_DATA_HOME/twinbench/history.db."""
     base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
     return Path(base) / "twinbench" / "history.db"
 
@@ -173,7 +178,8 @@ class Store:
                 "INSERT INTO runs (run_id, created, status, out_dir, config, environment_id) "
                 "VALUES (?, ?, 'running', ?, ?, ?) ON CONFLICT(run_id) DO UPDATE SET "
                 "status = 'running', finished = NULL",
-                (run_id, _now(), str(out_dir), json.dumps(config), env_id))
+                # absolute: a resume from another directory must find the same folder
+                (run_id, _now(), str(Path(out_dir).absolute()), json.dumps(config), env_id))
 
     def finish_run(self, run_id: str, status: str) -> None:
         with self.transaction():
