@@ -448,7 +448,7 @@ def _open_store(db: Optional[Path]):
 def import_cmd(
     run_dir: Path = typer.Argument(..., help="A run folder (runs/<run id>/) holding "
                                    "results.json and/or verify.json."),
-    db: Optional[Path] = typer.Option(None, help="SQLite history [default: "
+    db: Optional[Path] = typer.Option(None, help="SQLite history \\[default: "
                                       "~/.local/share/twinbench/history.db]."),
 ) -> None:
     """Store a run folder's cells in the history: a run whose database write failed
