@@ -132,7 +132,7 @@ def full_cell_on(raylet: psutil.Process, deadline: float) -> tuple[psutil.Proces
                 line = p.cmdline()
             except psutil.Error:
                 continue
-            if "twinbench.runner.cell" in line:
+            if "twinbench.cell.main" in line:
                 try:
                     job = json.loads(Path(line[-1]).read_text())
                 except (OSError, ValueError):

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from twinbench.cli import app
 from twinbench.report.build import ReportError
-from twinbench.report.compare import compare_runs, ratio_ci
+from twinbench.analysis.compare import compare_runs, ratio_ci
 
 CENTRES = {"torch": (1000.0, 1.0), "keras-jax": (800.0, 2.0)}
 

@@ -258,7 +258,7 @@ def test_sighup_stays_ignored_under_nohup():
         signal.signal(signal.SIGHUP, previous)
 
 
-@pytest.mark.parametrize("entry", ["twinbench.runner.cell", "twinbench.export.child",
+@pytest.mark.parametrize("entry", ["twinbench.cell.main", "twinbench.export.child",
                                    "twinbench.export.reload", "twinbench.pipelines.child"])
 def test_every_child_ties_itself_to_its_driver_first(tmp_path, entry):
     # A driver pid that is not its parent: the child must see at once that its driver is

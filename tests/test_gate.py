@@ -57,7 +57,7 @@ def _constructed(status: str = "ok", portability: list | None = None) -> Results
 def test_run_exits_1_when_any_cell_or_artifact_is_not_ok(monkeypatch, tmp_path, status,
                                                          portability, code, needle):
     monkeypatch.setattr(api, "run", lambda *a, **k: _constructed(status, portability))
-    monkeypatch.setattr("twinbench.cli._report_after_run", lambda out_dir: None)
+    monkeypatch.setattr("twinbench.cli.run_commands._report_after_run", lambda out_dir: None)
     res = invoke("run", *QUICK_ARGS, "--out", str(tmp_path / "o"), "--db",
                  str(tmp_path / "h.db"))
     assert res.exit_code == code, res.output

@@ -195,7 +195,9 @@ def test_every_console_table_shows_user_strings_literally(task, model, stack, re
          reason=MARKUP[4])
 def test_history_and_show_print_db_rows_literally(tmp_path_factory, capsys, monkeypatch,
                                                   run_id, status, out_dir, task, reason):
-    monkeypatch.setattr(cli, "console", Console(width=4000, emoji=False, color_system=None))
+    wide = Console(width=4000, emoji=False, color_system=None)
+    for module in (cli.common, cli.results_commands):  # history and show print from these
+        monkeypatch.setattr(module, "console", wide)
     db = tmp_path_factory.mktemp("db") / "h.db"
     store = Store(db)
     store.start_run(run_id, out_dir, {"repeats": 1}, {})  # as stored, not a Path
@@ -204,10 +206,11 @@ def test_history_and_show_print_db_rows_literally(tmp_path_factory, capsys, monk
     store.put_cell(run_id, "full", 0, bad.model_dump(mode="json"))
     store.finish_run(run_id, status)
     store.close()
+    stored = str(Path(out_dir).absolute())  # the history keeps run folders absolute
     code, out, _ = call(["history", "--db", db], capsys)
-    assert code == 0 and all(s in out for s in (run_id, status, out_dir))
+    assert code == 0 and all(s in out for s in (run_id, status, stored))
     code, out, _ = call(["show", "--db", db, "--", run_id], capsys)
-    assert code == 0 and all(s in out for s in (run_id, status, out_dir, task, reason))
+    assert code == 0 and all(s in out for s in (run_id, status, stored, task, reason))
 
 
 def test_odd_out_paths_are_one_line(tmp_path, capsys):
@@ -322,20 +325,22 @@ def test_report_md_shows_a_foreign_results_links_as_text(run_dir):
 
 def test_the_fault_hook_needs_the_testing_switch_and_is_recorded(monkeypatch):
     from twinbench import environment
-    from twinbench.runner import cell as cell_main
+    from twinbench.process import child as cell_main
 
     job = {"stack": "torch", "repeat": 0}
     monkeypatch.setenv("TWINBENCH_FAULT", "torch:crash@train")
     monkeypatch.delenv("TWINBENCH_TESTING", raising=False)
-    assert cell_main._faults(job, "train") == []  # left in a shell: a real run ignores it
+    assert cell_main.faults(job, "train") == []  # left in a shell: a real run ignores it
     assert environment.testing_hooks() == {"TWINBENCH_FAULT": "torch:crash@train"}
     monkeypatch.setenv("TWINBENCH_TESTING", "1")
-    assert cell_main._faults(job, "train") == ["crash"]
+    assert cell_main.faults(job, "train") == ["crash"]
     assert environment.testing_hooks()["TWINBENCH_TESTING"] == "1"
 
 
 def test_every_environment_variable_read_is_documented():
-    src = Path(cli.__file__).parent
+    import twinbench
+
+    src = Path(twinbench.__file__).parent
     doc = (src.parents[1] / "docs" / "environment.md").read_text()
     read = set()
     for path in src.rglob("*.py"):

@@ -291,7 +291,7 @@ def test_the_same_batches_train_the_same_model(torch_run):
 
 
 def test_report_rows_and_chart_come_from_the_results(torch_run):
-    from twinbench.pipelines.report import figure, rows, table
+    from twinbench.report.pipelines import figure, rows, table
 
     results, _ = torch_run
     r = rows(results)

@@ -15,13 +15,13 @@ from pydantic import BaseModel
 from rich.console import Console
 from rich.progress import Progress
 
-from twinbench.runner import progress
-from twinbench.runner.progress import CellProgress
+from twinbench.process import progress
+from twinbench.process.progress import CellProgress
 
 FAKE_CHILD = """
 import json, sys, time
 from pathlib import Path
-from twinbench.runner import progress
+from twinbench.process import progress
 
 job = json.loads(Path(sys.argv[1]).read_text())
 result = Path(job["result_path"])
@@ -54,7 +54,7 @@ def test_the_driver_sees_each_phase_the_cell_reports(tmp_path):
 
 
 def test_eta_comes_from_the_epochs_so_far(tmp_path, monkeypatch):
-    from twinbench.runner import measure_cell
+    from twinbench.cell import measure as measure_cell
 
     written: list[dict] = []
     monkeypatch.setattr(progress, "report", lambda path, phase, **f: written.append(f))
@@ -101,7 +101,7 @@ def test_the_bar_shows_the_phase_with_names_escaped():
 
 def test_the_progress_module_is_stdlib_only():
     # the cell process imports it before pinning its threads and before any framework
-    code = ("import sys; import twinbench.runner.progress; "
+    code = ("import sys; import twinbench.process.progress; "
             "print(sorted(m for m in ('numpy', 'pydantic') if m in sys.modules))")
     import subprocess
 

@@ -12,11 +12,11 @@ from report_fixtures import HOSTILE, hostile_results, results, write_run
 from typer.testing import CliRunner
 
 from twinbench.cli import app
-from twinbench.report import aggregate as agg
+from twinbench.analysis import aggregate as agg
 from twinbench.report.browser import find_chromium
 from twinbench.report.build import ReportError, build_report, context, load_run
 from twinbench.report.codesize import code_lines, model_lines
-from twinbench.report.verdicts import aa_verdict, not_compared, rank_sentence
+from twinbench.analysis.verdicts import aa_verdict, not_compared, rank_sentence
 
 TRAIN = agg.METRICS["train_samples_per_s"]
 P99 = agg.METRICS["latency_b1_p99_ms"]
@@ -272,7 +272,7 @@ def test_cells_on_different_nodes_are_never_compared():
 
 
 def test_time_to_accuracy_and_loadgen_verdicts():
-    from twinbench.report.verdicts import all_verdicts
+    from twinbench.analysis.verdicts import all_verdicts
 
     res = results({"torch": (1000.0, 1.0), "keras-jax": (800.0, 2.0)}, raw=False)
     res.cells[0].metrics["time_to_accuracy"] = {"target": 0.9, "s": 12.0, "epoch": 2}

@@ -3,183 +3,45 @@
 
 from __future__ import annotations
 
-import fcntl
 import json
-import secrets
 import shlex
 import signal
 import sqlite3
 import threading
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from twinbench import environment
-from twinbench.config import CellJob, RunConfig, available_cpus
-from twinbench.data.download import DataError
-from twinbench.data.registry import TASKS, load_dataset, resolve_dataset, resolve_tasks
-from twinbench.data.registry import TaskInfo
-from twinbench.models import resolve_models, spec_module
-from twinbench.parity.compare import QUICK_CHECKS, compare, first_failure, load_probe
+from twinbench.config import CellJob, RunConfig
+from twinbench.parity.verdict import REFERENCE_STACK, attach_parity, check_parity  # noqa: F401
 from twinbench.results import Cell, Results
-from twinbench.runner.executor import CellKey, Executor, LocalExecutor, Submission
-from twinbench.runner.progress import CellProgress
-from twinbench.stacks import missing_modules, resolve_stacks, stack_info
-from twinbench.store.db import (
-    FINAL,
-    Recorder,
-    Store,
-    builtin_db_path,
-    default_db_path,
-    one_line,
+from twinbench.results import CellKey
+from twinbench.runner.executor import Executor, LocalExecutor, Submission
+from twinbench.runner.prepare import new_results, prepare_data, skipped_cell  # noqa: F401
+from twinbench.stacks import stack_info
+from twinbench.store.db import FINAL, Recorder, Store, default_db_path, one_line
+# The API's names, defined in their layers (errors, plan, results, runfolder), stay here.
+from twinbench.errors import Interrupted, TwinbenchError  # noqa: F401
+from twinbench.plan import (  # noqa: F401
+    Events,
+    Plan,
+    new_run_id,
+    plan,
+    resume_command,
+    resume_plan,
+    rotated,
+    task_info,
+    task_models,
 )
-
-REFERENCE_STACK = "torch"  # parity reference; falls back to the first stack that ran
-
-
-class TwinbenchError(ValueError):
-    """Bad input: the message is one line that names the valid values."""
-
-
-@dataclass
-class Events:
-    """Hooks for a progress display; every one is optional."""
-
-    on_start: Callable[[int, str], None] = lambda total, phase: None
-    on_cell_start: Callable[[str, str], None] = lambda task, stack: None
-    on_cell_end: Callable[[Cell], None] = lambda cell: None
-    on_warning: Callable[[str], None] = lambda message: None
-    # The running cell's phase (train epoch k/n with an ETA, latency, LoadGen...), as the
-    # cell reports it; repeated about once a second so a shown ETA counts down.
-    on_cell_progress: Callable[[str, str, CellProgress], None] = \
-        lambda task, stack, progress: None
-
-
-class Interrupted(RuntimeError):
-    """Ctrl-C, SIGTERM or SIGHUP stopped the run; what finished is in the run folder (and
-    the store). The message says how to resume (and import, if the store failed)."""
-
-
-@dataclass(frozen=True)
-class Plan:
-    config: RunConfig
-    cells: list[CellKey]  # in execution order: repeats outermost, stacks rotated
-    out_dir: Path
-    run_id: str
-    cpus: tuple[int, ...]
-
-    def probe_cells(self) -> list[CellKey]:
-        """One parity probe per twin: the first repeat's cells."""
-        return [c for c in self.cells if c[4] == 0]
-
-
-def _validated(fn: Callable, names: list[str]) -> list[str]:
-    try:
-        return fn(names)
-    except ValueError as e:
-        raise TwinbenchError(str(e)) from None
-
-
-def task_info(config: RunConfig, task: str) -> TaskInfo:
-    """A task's definition: the run's suite's when it has one, else the built-in one."""
-    return config.suite.task(task).info() if config.suite is not None else TASKS[task]
-
-
-def _task_names(config: RunConfig) -> list[str]:
-    """The run's task names: built-in tasks and groups, or the suite's tasks."""
-    if config.suite is None:
-        return _validated(resolve_tasks, list(config.tasks))
-    names = list(dict.fromkeys(config.tasks))
-    try:
-        for name in names:
-            config.suite.task(name)
-    except ValueError as e:
-        raise TwinbenchError(str(e)) from None
-    return names
-
-
-def task_models(config: RunConfig) -> list[tuple[str, str, str]]:
-    """(task, dataset, model) for every task, with --dataset and --models applied."""
-    out = []
-    models = _validated(resolve_models, list(config.models)) if config.models else []
-    for task in _task_names(config):
-        info = task_info(config, task)
-        kind = info.kind
-        dataset = _validated(lambda d, t=task, i=info: resolve_dataset(t, d, i), config.dataset)
-        for m in models or [info.model]:
-            if spec_module(m).KIND != kind:
-                fit = [f for f in resolve_models(None) if spec_module(f).KIND == kind]
-                raise TwinbenchError(f"model {m!r} does not fit task {task!r} ({kind}); "
-                                     f"valid: {', '.join(fit)}")
-            out.append((task, dataset, m))
-    return out
-
-
-def rotated(stacks: list[str], repeat: int) -> list[str]:
-    """Repeat r starts at the r-th stack, so slow drift (thermal, background load) does
-    not always fall on the same stack."""
-    k = repeat % len(stacks) if stacks else 0
-    return stacks[k:] + stacks[:k]
-
-
-def plan(config: RunConfig, models: list[str] | None = None, run_id: str | None = None,
-         out_dir: Path | None = None) -> Plan:
-    """Validate every name and the thread count; decide the cells and the output folder.
-    With `models`, the cells are those models on their probe task (for `verify`)."""
-    stacks = _validated(resolve_stacks, list(config.stacks))
-    if models is not None:
-        triples = []
-        for m in _validated(resolve_models, models):
-            task = spec_module(m).PROBE_TASK
-            probe_data = getattr(spec_module(m), "PROBE_DATASET", None)
-            triples.append((task, resolve_dataset(task, probe_data), m))
-    else:
-        triples = task_models(config)
-    cpus = available_cpus()
-    if config.executor == "ray" and config.ray_address:
-        from twinbench.runner.ray_executor import check_address_form
-
-        check_address_form(config.ray_address)
-    # On Ray each node checks --threads against its own CPUs (the driver's say nothing).
-    if config.executor == "local" and config.threads > len(cpus):
-        raise TwinbenchError(f"--threads {config.threads} exceeds the {len(cpus)} CPUs "
-                             f"this process may use; valid: 1..{len(cpus)}")
-    # Second resolution plus a random suffix: two runs started in the same second (tests,
-    # scripts) must never share an id, or the store would merge them.
-    run_id = run_id or (datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S-")
-                        + secrets.token_hex(2))
-    out_dir = out_dir or (Path(config.out) if config.out else Path("runs") / run_id)
-    cells = [(t, d, m, s, r) for r in range(config.repeats) for t, d, m in triples
-             for s in rotated(stacks, r)]
-    return Plan(config, cells, out_dir, run_id, tuple(cpus[: config.threads]))
-
-
-def skipped_cell(task: str, stack: str, model: str | None = None) -> Cell | None:
-    missing = missing_modules(stack_info(stack))
-    if not missing:
-        return None
-    extra = stack_info(stack).extra
-    return Cell(task=task, model=model or TASKS[task].model, stack=stack, status="skipped",
-                reason=f"{', '.join(missing)} not installed: pip install 'twinbench[{extra}]'")
-
-
-def prepare_data(p: Plan) -> dict[str, Path]:
-    """Load, split and encode each data set once, in the driver: every cell then reads
-    the same arrays, and a bad or missing file stops the run before any cell starts."""
-    paths: dict[str, Path] = {}
-    (p.out_dir / "data").mkdir(parents=True, exist_ok=True)
-    for dataset in dict.fromkeys(key[1] for key in p.cells):
-        try:
-            data = load_dataset(dataset, p.config.seed, p.config.data_dir, p.config.holdout)
-        except DataError as e:
-            raise TwinbenchError(str(e)) from None
-        paths[dataset] = p.out_dir / "data" / f"{dataset}.npz"
-        data.save(paths[dataset])
-    return paths
-
+from twinbench.results import cell_key  # noqa: F401
+from twinbench.runfolder import (  # noqa: F401
+    LOCK_FILE,
+    check_folder,
+    folder_owner,
+    run_folder,
+)
 
 def submission(p: Plan, cell: CellKey, data: dict[str, Path], mode: str, level: str,
                folder: str) -> Submission:
@@ -220,25 +82,6 @@ def to_cell(key: CellKey, raw: dict) -> Cell:
     return Cell(task=task, dataset=dataset, model=model, stack=stack, repeat=repeat, **raw)
 
 
-def check_parity(cells: list[Cell]) -> None:
-    """Compare every probed cell with the reference stack's probe of the same model."""
-    for key in {(c.task, c.dataset, c.model) for c in cells}:
-        ok = [c for c in cells if (c.task, c.dataset, c.model) == key and c.status == "ok"
-              and "probe_path" in c.parity]
-        if not ok:
-            continue
-        ref = next((c for c in ok if c.stack == REFERENCE_STACK), ok[0])
-        ref_probe = load_probe(Path(ref.parity["probe_path"]))
-        for c in ok:
-            checks = {"param_count": {"value": abs(c.params - ref.params), "tolerance": 0,
-                                      "pass": c.params == ref.params},
-                      **compare(load_probe(Path(c.parity["probe_path"])), ref_probe,
-                                getattr(spec_module(c.model), "PARITY_TOLERANCES", None))}
-            c.parity.update({"reference": ref.stack, "checks": checks,
-                             "pass": all(v["pass"] for v in checks.values()),
-                             "failure": first_failure(checks)})
-
-
 def _execute_all(p: Plan, keys: list[CellKey], events: Events, data: dict[str, Path],
                  mode: str, level: str, folder: str, done: dict[CellKey, Cell],
                  on_cell: Callable[[Cell], None]) -> dict[CellKey, Cell]:
@@ -276,11 +119,6 @@ def results_name(folder: str) -> str:
     return "results.json" if folder == "cells" else f"{folder}.json"
 
 
-def new_results(p: Plan) -> Results:
-    return Results(run_id=p.run_id, environment=environment.capture(),
-                   config=p.config.model_dump(mode="json"))
-
-
 def verify(config: RunConfig | None = None, models: list[str] | None = None,
            events: Events | None = None, planned: Plan | None = None, level: str = "full",
            **overrides: Any) -> Results:
@@ -297,25 +135,6 @@ def verify(config: RunConfig | None = None, models: list[str] | None = None,
     check_parity(results.cells)
     results.write(p.out_dir, "verify.json")
     return results
-
-
-def attach_parity(c: Cell, probes: list[Cell]) -> None:
-    """Copy the probe's verdict onto its timed cell; a failed check marks it unverified."""
-    key = (c.task, c.dataset, c.model, c.stack)
-    probe = next((p for p in probes if (p.task, p.dataset, p.model, p.stack) == key), None)
-    if probe is None or c.status != "ok":
-        return
-    if probe.status != "ok":
-        c.parity = {"pass": False, "failure": f"parity probe {probe.status}: {probe.reason}"}
-    else:
-        c.parity = {**probe.parity, "checks_run": list(QUICK_CHECKS)}
-    if not c.parity.get("pass", False):
-        c.status, c.reason = "unverified", c.parity["failure"]
-
-
-def cell_key(c: Cell | dict) -> CellKey:
-    d = c if isinstance(c, dict) else c.model_dump()
-    return (d["task"], d.get("dataset") or "", d["model"], d["stack"], d.get("repeat", 0))
 
 
 def _phase(p: Plan, history: Recorder, events: Events, data: dict[str, Path], phase: str,
@@ -497,81 +316,6 @@ def _run_held(p: Plan, events: Events, store: Store | None) -> Results:
     history.flush()  # the last try, with the full busy timeout
     _warn_unsaved(p, history, events)
     return results
-
-
-def resume_plan(store: Store, run_id: str) -> Plan:
-    """The plan of a stored run, with its id and output folder, for `run --resume`."""
-    row = store.run(run_id)
-    if row is None:
-        known = ", ".join(r["run_id"] for r in store.runs(5)) or "none"
-        raise TwinbenchError(f"no run {run_id!r} in {store.path}; recent runs: {known}")
-    config = RunConfig.model_validate_json(row["config"])
-    return plan(config, run_id=run_id, out_dir=Path(row["out_dir"]))
-
-
-LOCK_FILE = ".twinbench.lock"  # in a run's folder: held while the run runs, names the run
-RUN_FILES = ("results.json", "verify.json", "export.json")
-
-
-def folder_owner(out_dir: Path) -> str | None:
-    """The id of the run a folder holds (its lock file names it; older runs are known by
-    their results files), or None for a folder that holds no run."""
-    lock = out_dir / LOCK_FILE
-    if lock.exists() and lock.read_text().strip():
-        return lock.read_text().strip()
-    for name in RUN_FILES:
-        if (out_dir / name).exists():
-            try:
-                return str(json.loads((out_dir / name).read_text())["run_id"])
-            except (OSError, ValueError, KeyError, TypeError):
-                return f"unknown (an unreadable {name})"
-    return None
-
-
-def check_folder(out_dir: Path, run_id: str, force: bool = False,
-                 override: str | None = "--force") -> None:
-    """Refuse a folder that holds another run, unless `force`; the message names the
-    option that overrides it, where the command has one."""
-    owner = folder_owner(out_dir)
-    if owner not in (None, run_id) and not force:
-        how = f", or {override} to write over it" if override else ""
-        raise TwinbenchError(f"{out_dir} holds run {owner}: give another folder{how}")
-
-
-@contextmanager
-def run_folder(out_dir: Path, run_id: str, force: bool = False,
-               override: str | None = "--force") -> Iterator[None]:
-    """Hold a run's folder while the run writes into it. A folder that holds another run
-    is refused unless `force` (it would be overwritten silently); a folder whose lock is
-    held (the same run resumed twice at once) is refused always: two drivers would run
-    the same cells in the same cell folders."""
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        f = open(out_dir / LOCK_FILE, "a+", encoding="utf-8")
-    except OSError as e:
-        raise TwinbenchError(f"--out {out_dir}: cannot write there ({e})") from None
-    with f:
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:  # BlockingIOError: held by a running twinbench
-            f.seek(0)
-            raise TwinbenchError(f"{out_dir}: run {f.read().strip() or '?'} is running "
-                                 f"there now (lock {out_dir / LOCK_FILE} is held); wait "
-                                 f"for it to finish or stop it") from None
-        check_folder(out_dir, run_id, force, override)
-        f.seek(0)
-        f.truncate()
-        f.write(run_id)  # append mode: at 0, after the truncate
-        f.flush()
-        yield  # the lock goes with the file's close
-
-
-def resume_command(run_id: str, db_path: Path | str) -> str:
-    """The command that resumes a run. It names the history with --db unless that is the
-    built-in default: a later shell may not have the same $TWINBENCH_DB."""
-    cmd = f"twinbench run --resume {shlex.quote(run_id)}"
-    db = Path(db_path).absolute()
-    return cmd if db == builtin_db_path().absolute() else f"{cmd} --db {shlex.quote(str(db))}"
 
 
 def stored_results(store: Store, run_id: str) -> tuple[Results, Results]:

@@ -15,23 +15,17 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from twinbench.api import (
-    CellKey,
-    Events,
-    Plan,
-    TwinbenchError,
-    new_results,
-    plan,
-    prepare_data,
-    skipped_cell,
-)
+from twinbench.errors import TwinbenchError
+from twinbench.plan import Events, Plan, plan
+from twinbench.results import CellKey
+from twinbench.runner.prepare import new_results, prepare_data, skipped_cell
 from twinbench.config import RunConfig
 from twinbench.data.registry import TASKS
 from twinbench.export.formats import RUNTIMES, Format, resolve_formats, selected
 from twinbench.export.jobs import ExportJob, ReloadJob
 from twinbench.export.spawn import child_env, spawn
 from twinbench.results import Cell, Results
-from twinbench.runner.progress import CellProgress
+from twinbench.process.progress import CellProgress
 from twinbench.stacks import stack_info
 
 
@@ -75,7 +69,7 @@ def reload_entry(p: Plan, job: ExportJob, fmt: Format, exported: dict) -> dict:
     keras_backend = rjob.keras_backend if fmt.runtime == "keras" else None
     why, wall, tail = spawn("twinbench.export.reload", job_path,
                             child_env(job.run.threads, job.run.seed, keras_backend),
-                            p.config.cell_timeout_s)
+                            p.config.cell_timeout_s, memory_mb=p.config.cell_memory_mb)
     result = _read(rjob.result_path) if why is None else None
     if result is None:
         return {"status": "failed", "stage": "reload",
@@ -132,7 +126,8 @@ def export_cell(p: Plan, key: CellKey, data: dict[str, Path], formats: list[str]
     job_path.write_text(job.model_dump_json(indent=2))
     why, wall, tail = spawn("twinbench.export.child", job_path,
                             child_env(run.threads, run.seed, stack_info(stack).keras_backend),
-                            p.config.cell_timeout_s, on_progress)
+                            p.config.cell_timeout_s, on_progress,
+                            memory_mb=p.config.cell_memory_mb)
     manifest = _read(cell_dir / "manifest.json") or {}
     extra: dict[str, Any] = {"stderr_tail": tail} if why else {}
     source = manifest.get("source", {})

@@ -22,8 +22,11 @@ PACKAGES = ("numpy", "scipy", "scikit-learn", "pydantic", "keras", "torch", "ten
 KEY_FLAGS = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512_bf16", "avx512_vnni",
              "amx_tile", "amx_bf16", "amx_int8", "neon", "asimd", "sve")
 # What a comparison across runs must agree on (anything else differing is noted only).
-COMPARABLE = ("cpu_model", "cores", "cpu_flags", "memory_gb", "governor", "python",
-              "packages", "env", "git_commit", "gpu", "test_hooks")
+# The fields that can change a measurement: one list, for `run --resume` (the machine may
+# have changed since the run's start) and for `compare` (two runs' machines) alike.
+COMPARABLE = ("cpu_model", "cores", "cpu_flags", "affinity", "memory_gb", "governor", "os",
+              "python", "packages", "frameworks", "env", "git_commit", "twinbench", "gpu",
+              "test_hooks")
 
 
 def cpu_model() -> str:
@@ -99,7 +102,7 @@ def node_fingerprint() -> dict[str, object]:
     whole GiB of memory, GPUs), so every node of one instance type shares it; `hostname`
     tells the machines apart.
     """
-    from twinbench import __version__
+    from twinbench.version import __version__
 
     memory = memory_gb()
     hardware = {"cpu_model": cpu_model(), "cores": os.cpu_count(),
@@ -135,13 +138,13 @@ def package_versions() -> dict[str, str]:
 def testing_hooks() -> dict[str, str]:
     """The test-only variables that are set (faults injected, broken twins offered): a
     run measured with any of them says so."""
-    from twinbench.runner.cell import TEST_HOOKS
+    from twinbench.hooks import TEST_HOOKS
 
     return {k: os.environ[k] for k in TEST_HOOKS if k in os.environ}
 
 
 def capture() -> dict[str, object]:
-    from twinbench import __version__
+    from twinbench.version import __version__
 
     out = {
         "cpu_model": cpu_model(),

@@ -6,7 +6,7 @@ import csv
 import io
 import json
 from pathlib import Path
-from typing import Any, Iterable, Literal
+from typing import Any, Iterable, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -14,6 +14,16 @@ SCHEMA_VERSION = 2  # 2: `repeat` on cells, status "diverged"
 # "unverified": measured, but the twin failed a parity check (the reason names it).
 # "diverged": training stopped early on a non-finite or exploding loss.
 Status = Literal["ok", "failed", "skipped", "unverified", "diverged"]
+
+
+class CellKey(NamedTuple):
+    """One cell of a run: which task, data set, model family, stack and repeat."""
+
+    task: str
+    dataset: str
+    model: str
+    stack: str
+    repeat: int
 
 
 class Cell(BaseModel):
@@ -128,3 +138,10 @@ def newer_schema(res: Results, source: object) -> str | None:
         return None
     return (f"{source}: schema_version {res.schema_version} is newer than this twinbench's "
             f"({SCHEMA_VERSION}); fields it does not know are ignored")
+
+
+def cell_key(c: Cell | dict) -> CellKey:
+    """The key of a cell, or of a cell record read back from the history."""
+    d = c if isinstance(c, dict) else c.model_dump()
+    return CellKey(d["task"], d.get("dataset") or "", d["model"], d["stack"],
+                   d.get("repeat", 0))

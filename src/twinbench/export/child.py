@@ -13,13 +13,13 @@ tf2onnx, OpenVINO's converters).
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
 from pathlib import Path
 
-from twinbench.runner.cell import die_with_parent, testing_hook, write_json_atomic
+from twinbench.hooks import testing_hook
+from twinbench.process.child import start, write_json_atomic
 
 
 def _folder_bytes(path: Path) -> int:
@@ -30,14 +30,13 @@ def _folder_bytes(path: Path) -> int:
 
 def prepare(job, info, manifest: dict):
     """Train the twin, save the test batch and its logits, time its own inference."""
-    from types import SimpleNamespace
-
     import numpy as np
 
     from twinbench.data.dataset import Dataset
     from twinbench.measure.timing import StepTimer
     from twinbench.models import spec_module
-    from twinbench.runner.measure_cell import (
+    from twinbench.cell.measure import (
+        TrainView,
         cell_settings,
         import_adapter,
         latency_b1,
@@ -53,10 +52,9 @@ def prepare(job, info, manifest: dict):
     stack.build(spec.init_weights(job.run.seed))
     run = job.run.model_copy(update={"epochs": job.run.export_epochs})
     x_train, x_test = stack.to_native(data.x_train), stack.to_native(data.x_test)
-    # measure_cell's helpers read a CellJob's fields; an export has no target accuracy.
+    # The cell's helpers read these fields of a job; an export has no target accuracy.
     # result_path: where train() reports its epochs (progress.json beside it).
-    like = SimpleNamespace(run=run, target_accuracy=None, target_source=None,
-                           result_path=job.cell_dir / "manifest.json")
+    like = TrainView(run=run, result_path=job.cell_dir / "manifest.json")
     train(stack, like, data, x_train, x_test, StepTimer())
     _, acc = log_softmax_loss_acc(stack.predict(x_test), data.y_test)
     x = np.ascontiguousarray(x_test[: job.test_batch])
@@ -72,7 +70,7 @@ def prepare(job, info, manifest: dict):
 def export_all(job, stack, x, manifest: dict, path: Path) -> None:
     from twinbench.export.formats import selected, versions
     from twinbench.export.jobs import error_text, first_line
-    from twinbench.runner import progress
+    from twinbench.process import progress
 
     base = stack.versions()
     chosen = selected(job.stack, list(job.formats))
@@ -101,15 +99,17 @@ def export_all(job, stack, x, manifest: dict, path: Path) -> None:
     manifest["in_progress"] = None
 
 
+def _refused(raw: dict) -> tuple[str, ...]:
+    from twinbench.stacks import stack_info
+
+    return stack_info(raw["stack"]).foreign_modules
+
+
 def main(job_path: str) -> int:
-    die_with_parent()  # first: the driver may already be gone
-    raw = json.loads(Path(job_path).read_text())
-    os.sched_setaffinity(0, raw["cpus"])  # before any import that starts a thread pool
-    from twinbench.runner import guard
+    raw, blocker = start(job_path, _refused)
     from twinbench.stacks import stack_info
 
     info = stack_info(raw["stack"])
-    blocker = guard.install(info.foreign_modules)
     from twinbench.export.jobs import ExportJob
 
     job = ExportJob.model_validate(raw)

@@ -9,13 +9,10 @@ batch is dynamic) and the batch-1 latency percentiles.
 
 from __future__ import annotations
 
-import json
-import os
 import sys
 import time
-from pathlib import Path
 
-from twinbench.runner.cell import die_with_parent, write_json_atomic
+from twinbench.process.child import start, write_json_atomic
 
 FRAMEWORKS = ("torch", "tensorflow", "jax", "keras")
 
@@ -77,14 +74,14 @@ def measure(job, result: dict) -> None:
     del result["failed_at"]
 
 
-def main(job_path: str) -> int:
-    die_with_parent()  # first: the driver may already be gone
-    raw = json.loads(Path(job_path).read_text())
-    os.sched_setaffinity(0, raw["cpus"])  # before any import that starts a thread pool
-    from twinbench.runner import guard
-
+def _refused(raw: dict) -> tuple[str, ...]:
     allowed = allowed_modules(raw["runtime"], raw.get("keras_backend"))
-    blocker = guard.install(tuple(m for m in FRAMEWORKS if m not in allowed))
+    return tuple(m for m in FRAMEWORKS if m not in allowed)
+
+
+def main(job_path: str) -> int:
+    raw, blocker = start(job_path, _refused)
+    from twinbench.process import guard
     from twinbench.export.formats import RUNTIMES, versions
     from twinbench.export.jobs import ReloadJob, error_text, first_line
     from twinbench.stacks import DISTRIBUTIONS

@@ -35,22 +35,47 @@ MIN_N_BOOTSTRAP = 6
 
 
 def bootstrap_ci(values: Sequence[float], level: float = 0.95, n_resamples: int = 2000,
-                 seed: int = 0) -> tuple[float, float] | None:
-    """Percentile-bootstrap CI of the median, with a seeded RNG (reproducible).
+                 seed: int = 0, q: float = 50.0) -> tuple[float, float] | None:
+    """Percentile-bootstrap CI of the q-th percentile (the median by default), seeded
+    (reproducible): `bootstrap` of one sample.
 
     None for fewer than 2 values: one number has no spread to resample. A constant
     sample gives the degenerate interval (c, c).
     """
+    return bootstrap((values,), lambda x, axis: np.percentile(x, q, axis=axis), level,
+                     n_resamples, seed)
+
+
+def bootstrap_ratio_ci(a: Sequence[float], b: Sequence[float], q: float = 50.0,
+                       level: float = 0.95, n_resamples: int = 2000,
+                       seed: int = 0) -> tuple[float, float] | None:
+    """Percentile-bootstrap CI of percentile_q(b) / percentile_q(a), the two samples
+    resampled independently: `bootstrap` of two samples."""
+    def ratio(xa: np.ndarray, xb: np.ndarray, axis: int) -> np.ndarray:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.percentile(xb, q, axis=axis) / np.percentile(xa, q, axis=axis)
+
+    return bootstrap((a, b), ratio, level, n_resamples, seed)
+
+
+def bootstrap(samples: tuple[Sequence[float], ...], statistic, level: float = 0.95,
+              n_resamples: int = 2000, seed: int = 0) -> tuple[float, float] | None:
+    """Every bootstrap CI of twinbench: scipy.stats.bootstrap, percentile method, each
+    sample resampled independently, seeded. `statistic(*samples, axis)` is vectorised.
+    None when a sample has fewer than 2 values; (s, s) when every resample gives the same
+    statistic s (constant samples: scipy would warn and return NaN)."""
     from scipy import stats as st
 
-    arr = np.asarray(values, dtype=float)
-    if arr.size < 2:
+    arrs = tuple(np.asarray(x, dtype=float) for x in samples)
+    if any(a.size < 2 for a in arrs):
         return None
-    if np.all(arr == arr[0]):
-        return float(arr[0]), float(arr[0])
-    res = st.bootstrap((arr,), np.median, confidence_level=level, n_resamples=n_resamples,
+    if all(np.all(a == a[0]) for a in arrs):
+        c = float(statistic(*(a[None, :] for a in arrs), axis=-1)[0])
+        return (c, c) if np.isfinite(c) else None
+    res = st.bootstrap(arrs, statistic, confidence_level=level, n_resamples=n_resamples,
                        method="percentile", rng=np.random.default_rng(seed), vectorized=True)
-    return float(res.confidence_interval.low), float(res.confidence_interval.high)
+    lo, hi = float(res.confidence_interval.low), float(res.confidence_interval.high)
+    return (lo, hi) if np.isfinite(lo) and np.isfinite(hi) else None
 
 
 def t_ci(values: Sequence[float], level: float = 0.95) -> tuple[float, float] | None:

@@ -21,7 +21,7 @@ FIXTURES: dict[str, str] = {
 
 
 def families() -> dict[str, str]:
-    from twinbench.runner.cell import testing_hook  # stdlib only: cheap to import
+    from twinbench.hooks import testing_hook  # stdlib only: cheap to import
 
     if testing_hook("TWINBENCH_FIXTURES") == "1":
         return {**FAMILIES, **FIXTURES}

@@ -54,3 +54,14 @@ def text_spec_for(cls: type, data: Any) -> Any:
     """A text spec for a prepared Dataset: its vocabulary size, length and classes."""
     return cls(vocab=int(data.provenance["vocab_size"]), length=int(data.x_train.shape[1]),
                classes=int(data.classes))
+
+
+@dataclasses.dataclass(frozen=True)
+class DataShape:
+    """What a family's `spec_for(data)` reads of a Dataset, for a process that sizes a
+    twin without loading the data (a pipeline measurement): one input row's shape, the
+    class count and the vocabulary size."""
+
+    x_train: np.ndarray  # (1, *input shape): only its shape is read
+    classes: int
+    provenance: dict

@@ -1,5 +1,5 @@
 """Compare each stack's probe with a reference stack's probe. A probe is what a twin
-computes from the canonical initial weights (see runner/measure_cell.py:save_probe).
+computes from the canonical initial weights (see cell/measure.py:save_probe).
 
 Tolerances for float32 (machine epsilon 1.2e-7):
 - forward, max abs diff <= 1e-5: logits are O(1) and a few thousand multiply-adds feed
@@ -9,7 +9,7 @@ Tolerances for float32 (machine epsilon 1.2e-7):
   near-zero entries cannot blow it up): backward passes sum over the batch and over
   positions, which costs about one more order of magnitude of rounding.
 - weights after SGD steps 1 and 3 and Adam step 1 (see SNAPSHOT_STEPS in
-  runner/measure_cell.py for why not Adam step 3), as the relative error of each tensor's
+  cell/measure.py for why not Adam step 3), as the relative error of each tensor's
   *update* (w_after - w_init), norm-wise: ||upd_a - upd_b|| / ||upd_b|| <= 1e-3. Adam
   normalises every element, so an element whose gradient is mostly rounding noise (a
   cancelling sum, a max-pool tie) can move by a fraction of lr in one stack and not in

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
 
@@ -13,7 +12,8 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from twinbench import environment
-from twinbench.api import Events, TwinbenchError
+from twinbench.errors import TwinbenchError
+from twinbench.plan import Events, new_run_id
 from twinbench.config import MAX_SEED, OptimizerConfig, available_cpus
 from twinbench.data.registry import DATASETS, TASKS, resolve_tasks
 from twinbench.pipelines import PIPELINES, incompatible, resolve_pipelines
@@ -170,7 +170,7 @@ def run(config: PipelineConfig | None = None, events: Events | None = None,
     config = config or PipelineConfig(**overrides)
     events = events or Events()
     measurements, not_applicable = plan(config)
-    run_id = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    run_id = new_run_id()  # the same-second guard as a run's: two never share a folder
     out = output_dir(config, run_id)
     out.mkdir(parents=True, exist_ok=True)
     data = {t: prepare_data(t, config, out / "data") for t in dict.fromkeys(

@@ -1,36 +1,34 @@
 """Entry point of one pipeline measurement's own process:
 `python -m twinbench.pipelines.child JOB.json`.
 
-As `twinbench.runner.cell`: the driver has set the thread variables and KERAS_BACKEND;
+As `twinbench.cell.main`: the driver has set the thread variables and KERAS_BACKEND;
 here the process pins itself to its CPUs and refuses every framework that neither the
 pipeline nor the stack it feeds needs, before anything else is imported.
 """
 
 from __future__ import annotations
 
-import json
-import os
 import sys
-from pathlib import Path
 
-from twinbench.runner.cell import die_with_parent, write_json_atomic
+from twinbench.process.child import start, write_json_atomic
 
 FRAMEWORKS = ("torch", "tensorflow", "jax", "keras")
 
 
-def main(job_path: str) -> int:
-    die_with_parent()  # first: the driver may already be gone
-    raw = json.loads(Path(job_path).read_text())
-    os.sched_setaffinity(0, raw["cpus"])  # before any import that starts a thread pool
+def _refused(raw: dict) -> tuple[str, ...]:
     from twinbench.pipelines import PIPELINES, process_modules
-    from twinbench.runner import guard
     from twinbench.stacks import stack_info
 
     stack = stack_info(raw["stack"]) if raw.get("stack") else None
     allowed = process_modules(PIPELINES[raw["pipeline"]], stack)
-    blocked = tuple(m for m in FRAMEWORKS if m not in allowed)
-    blocker = guard.install(blocked)
+    return tuple(m for m in FRAMEWORKS if m not in allowed)
 
+
+def main(job_path: str) -> int:
+    raw, blocker = start(job_path, _refused)
+    from twinbench.process import guard
+
+    blocked = _refused(raw)
     from twinbench.pipelines.job import PipelineJob
     from twinbench.pipelines.measure import run_job
 

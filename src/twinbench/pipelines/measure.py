@@ -20,13 +20,13 @@ import resource
 import time
 from dataclasses import dataclass, field
 from importlib import import_module
-from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 
 from twinbench.measure.stats import median_iqr
 from twinbench.measure.timing import StepTimer, now
+from twinbench.models.spec_base import DataShape
 from twinbench.pipelines import PIPELINES
 from twinbench.pipelines.job import PipelineJob
 from twinbench.pipelines.spec import (
@@ -155,8 +155,8 @@ def build_stack(job: PipelineJob, data: PipelineData):
         from twinbench.stacks.keras_stack import KerasStack as Adapter
     shape = (1, data.length) if data.kind == "text" else (1, *data.x.shape[1:])
     vocab = data.vocab.size if data.kind == "text" else None
-    like = SimpleNamespace(x_train=np.zeros(shape), classes=data.classes,
-                           provenance={"vocab_size": vocab})  # what spec_for reads
+    like = DataShape(x_train=np.zeros(shape), classes=data.classes,
+                     provenance={"vocab_size": vocab})  # what spec_for reads
     spec = spec_module(job.model).spec_for(like)
     stack = Adapter(info, family, spec, job.optimizer, job.seed, job.batch_size)
     return stack, spec, stack.configure_threads(job.threads)

@@ -12,15 +12,12 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from twinbench.report import aggregate as agg
+from twinbench.analysis import aggregate as agg
+from twinbench.errors import ReportError  # noqa: F401 - raised here, named here too
 from twinbench.report import charts, codesize, tables
-from twinbench.report.classic import classic_rows
-from twinbench.report.verdicts import all_verdicts, overview, scope_name
+from twinbench.analysis.classic import classic_rows
+from twinbench.analysis.verdicts import all_verdicts, overview, scope_name
 from twinbench.results import Cell, Results, newer_schema
-
-
-class ReportError(ValueError):
-    """Bad input (no such run folder, an unreadable results file): one line for the user."""
 
 
 @dataclass
@@ -148,7 +145,7 @@ def pipeline_sections(data: RunData) -> list[dict[str, Any]]:
     """The input-pipeline measurements (pipelines.json) as a section: table and chart."""
     if not data.pipelines:
         return []
-    from twinbench.pipelines.report import figure
+    from twinbench.report.pipelines import figure
 
     try:
         fig = figure(Results.model_validate(data.pipelines))

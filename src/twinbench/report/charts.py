@@ -7,7 +7,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from twinbench.report.aggregate import METRICS, Group, dig, summary
+from twinbench.analysis.aggregate import METRICS, Group, dig, summary
 
 HEIGHT = 420
 STATUS_SCORE = {"ok": 1.0, "mismatch": 0.5, "failed": 0.0}

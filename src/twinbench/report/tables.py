@@ -7,8 +7,8 @@ import json
 import statistics
 from typing import Any
 
-from twinbench.report.aggregate import METRICS, Group, dig, is_contended, summary
-from twinbench.report.verdicts import fmt_num, fmt_value
+from twinbench.analysis.aggregate import METRICS, Group, dig, is_contended, summary
+from twinbench.analysis.verdicts import fmt_num, fmt_value
 from twinbench.results import Cell, Results
 
 CI_NOTE = ("Values: the median across repeats, or one process's value. [a–b steps]: the "
@@ -118,7 +118,7 @@ def scope_tables(gs: list[Group], parity_cells: list[Cell]) -> list[dict]:
 
 def pipelines_table(raw: dict | None) -> dict:
     """pipelines.json: one row per measurement, the columns of `twinbench pipelines`."""
-    from twinbench.pipelines.report import rows as pipeline_rows
+    from twinbench.report.pipelines import rows as pipeline_rows
 
     if not raw or not isinstance(raw.get("cells"), list):
         return table("Input pipelines", [], [], "not measured in this run: "

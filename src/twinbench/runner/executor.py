@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Callable, Iterator, Protocol
 
 from twinbench.config import CellJob
-from twinbench.runner.progress import CellProgress
+from twinbench.results import CellKey
+from twinbench.process.progress import CellProgress
 from twinbench.stacks import StackInfo
 
-CellKey = tuple[str, str, str, str, int]  # (task, dataset, model, stack, repeat)
 
 
 @dataclass(frozen=True)

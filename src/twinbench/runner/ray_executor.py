@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import shutil
 import socket
 import tempfile
@@ -26,6 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from twinbench.errors import TwinbenchError
+from twinbench.plan import ADDRESS, check_address_form  # noqa: F401 - the form is checked there
 from twinbench.runner.executor import Submission
 
 SLOT = "twinbench_slot"  # custom resource: each node declares exactly 1
@@ -38,13 +39,9 @@ MARGIN_S = 300.0
 NO_SLOT_GRACE_S = 120.0  # a cluster without any slot this long fails the remaining cells
 # Files a node sends back into the driver's cell folder.
 SHIPPED = ("job.json", "result.json", "error.json", "probe.npz", "stderr.txt", "stdout.txt")
-ADDRESS = re.compile(r"^(ray://)?(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.\-]+):(\d{1,5})$")
-ADDRESS_FORMS = "HOST:PORT (a cluster node's GCS), ray://HOST:PORT (Ray Client) or auto"
 
 
 def _error(message: str) -> Exception:
-    from twinbench.api import TwinbenchError  # here: api imports this module lazily
-
     return TwinbenchError(message)
 
 
@@ -54,16 +51,6 @@ def _import_ray() -> Any:
     except ImportError:
         raise _error("--executor ray needs Ray: pip install 'twinbench[ray]'") from None
     return ray
-
-
-def check_address_form(address: str) -> re.Match | None:
-    """The parts of HOST:PORT or ray://HOST:PORT; None for "auto"."""
-    if address == "auto":
-        return None
-    m = ADDRESS.match(address)
-    if m is None or not 1 <= int(m.group(3)) <= 65535:
-        raise _error(f"--ray-address {address!r}: valid forms are {ADDRESS_FORMS}")
-    return m
 
 
 def check_reachable(address: str, timeout_s: float = 5.0) -> None:

@@ -13,6 +13,8 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from twinbench.stacks.keras_weights import load_canonical
+
 ONNX_TOOL = {"tensorflow": "tf2onnx", "jax": "jax2onnx",
              "torch": "torch.onnx.export (TorchScript exporter: the batch is dynamic)"}
 LITERT_TOOL = {"tensorflow": "tf.lite.TFLiteConverter", "torch": "litert_torch.convert"}
@@ -36,8 +38,6 @@ def inference_copy(stack) -> keras.Model:
     """A fresh, uncompiled twin holding the trained weights. The trained model's optimizer
     on TensorFlow is the harness's densifying subclass of Adam (keras_backends/tensorflow.py),
     which a reader of the file would not have; deployment needs no optimizer anyway."""
-    from twinbench.stacks.keras_stack import load_canonical
-
     copy = stack.family.build(stack.spec, stack.seed)
     load_canonical(copy, stack.export_weights())
     return copy

@@ -22,21 +22,7 @@ from twinbench.config import OptimizerConfig
 from twinbench.measure.timing import StepTimer
 from twinbench.stacks import StackInfo
 from twinbench.stacks.base import InferFn, Probe
-
-
-def variables_by_name(model: keras.Model) -> dict[str, keras.Variable]:
-    """Canonical name -> variable: the variable path without the model's own prefix."""
-    return {v.path.split("/", 1)[1]: v for v in model.weights}
-
-
-def load_canonical(model: keras.Model, weights: dict[str, np.ndarray]) -> None:
-    variables = variables_by_name(model)
-    if set(variables) != set(weights):
-        raise ValueError(f"weight names differ: model {sorted(variables)} vs {sorted(weights)}")
-    for name, var in variables.items():
-        if tuple(var.shape) != weights[name].shape:
-            raise ValueError(f"{name}: shape {tuple(var.shape)} vs {weights[name].shape}")
-        var.assign(weights[name])
+from twinbench.stacks.keras_weights import load_canonical, variables_by_name
 
 
 def make_optimizer(cfg: OptimizerConfig, backend: ModuleType) -> keras.optimizers.Optimizer:

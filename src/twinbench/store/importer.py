@@ -51,7 +51,9 @@ def run_status(results: Results | None, folder: Path) -> str:
     when the plan cannot be rebuilt here (a suite file or data moved, fewer CPUs)."""
     if results is None:
         return "interrupted"  # verify.json only: the timed cells never started
-    from twinbench.api import TwinbenchError, cell_key, plan
+    from twinbench.errors import TwinbenchError
+    from twinbench.plan import plan
+    from twinbench.results import cell_key
     from twinbench.config import RunConfig
 
     try:

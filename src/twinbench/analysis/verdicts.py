@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from twinbench.report.aggregate import (
+from twinbench.analysis.aggregate import (
     METRICS,
     Group,
     Metric,

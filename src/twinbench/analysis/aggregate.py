@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from twinbench.measure.stats import (
+    bootstrap_ci,
     MIN_PROCESSES,
     NOISE_CV,
     PROCESS_TEST,
@@ -188,24 +189,13 @@ def _q(metric: Metric) -> float:
     return {"median": 50.0, "p50": 50.0, "p99": 99.0}[metric.stat]
 
 
-def percentile_ci(values: Sequence[float], q: float, seed: int = 0,
-                  n_resamples: int = 2000) -> tuple[float, float] | None:
-    """Percentile-bootstrap 95% CI of the q-th percentile (seeded, reproducible)."""
-    arr = np.asarray(values, dtype=float)
-    if arr.size < 2:
-        return None
-    idx = np.random.default_rng(seed).integers(0, arr.size, (n_resamples, arr.size))
-    stats = np.percentile(arr[idx], q, axis=1)  # (n_resamples,)
-    return float(np.percentile(stats, 2.5)), float(np.percentile(stats, 97.5))
-
-
 def _raw_summary(raw: list[float], metric: Metric) -> dict:
     spans = f"{metric.raw_unit} within one process"
     if metric.stat in ("median", "p50"):
         out = summarize(raw, spans)
         out["value"] = out["median"]
         return out
-    ci = percentile_ci(raw, _q(metric))
+    ci = bootstrap_ci(raw, q=_q(metric))
     c = cv(raw)
     return {**median_iqr(raw), "spans": spans, "ci95": list(ci) if ci else None, "cv": c,
             "ci_method": f"bootstrap percentile (p{_q(metric):g})" if ci else None,

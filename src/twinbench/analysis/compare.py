@@ -12,10 +12,14 @@ from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
 
-from twinbench.measure.stats import MIN_PROCESSES, PROCESS_TEST, process_test
-from twinbench.report.aggregate import (
+from twinbench.measure.stats import (
+    MIN_PROCESSES,
+    PROCESS_TEST,
+    bootstrap_ratio_ci,
+    process_test,
+)
+from twinbench.analysis.aggregate import (
     METRICS,
     Group,
     Metric,
@@ -23,16 +27,15 @@ from twinbench.report.aggregate import (
     group_cells,
     summary,
 )
-from twinbench.report.build import ReportError
-from twinbench.report.verdicts import fmt_num
+from twinbench.environment import differences
+from twinbench.errors import ReportError
+from twinbench.analysis.verdicts import fmt_num
 from twinbench.results import Cell, Results, newer_schema
 
 COMPARED = ("train_samples_per_s", "latency_b1_p50_ms", "latency_b1_p99_ms",
             "infer_samples_per_s_b256", "first_step_s", "peak_rss_mb", "time_to_accuracy_s",
             "accuracy", "loadgen_single_stream_p90_ms", "loadgen_server_qps",
             "loadgen_offline_samples_per_s")
-ENV_KEYS = ("cpu_model", "cores", "affinity", "memory_gb", "os", "python", "git_commit",
-            "twinbench")
 CONFIG_KEYS = ("threads", "epochs", "batch_size", "seed", "dtype", "optimizer", "warmup_steps",
                "latency_calls", "latency_budget_s", "device")
 
@@ -49,20 +52,10 @@ def load(run: Path) -> Results:
         raise ReportError(f"{path}: not a twinbench results file ({first})") from None
 
 
-def ratio_ci(a: Sequence[float], b: Sequence[float], q: float, seed: int = 0,
-             n_resamples: int = 2000) -> list[float] | None:
-    """95% percentile-bootstrap CI of percentile_q(b) / percentile_q(a), each sample
-    resampled independently (seeded)."""
-    xa, xb = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    if xa.size < 2 or xb.size < 2:
-        return None
-    rng = np.random.default_rng(seed)
-    sa = np.percentile(xa[rng.integers(0, xa.size, (n_resamples, xa.size))], q, axis=1)
-    sb = np.percentile(xb[rng.integers(0, xb.size, (n_resamples, xb.size))], q, axis=1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        r = sb / sa
-    r = r[np.isfinite(r)]
-    return [float(np.percentile(r, 2.5)), float(np.percentile(r, 97.5))] if r.size else None
+def ratio_ci(a: Sequence[float], b: Sequence[float], q: float) -> list[float] | None:
+    """95% CI of percentile_q(b) / percentile_q(a) (measure.stats.bootstrap_ratio_ci)."""
+    ci = bootstrap_ratio_ci(a, b, q)
+    return list(ci) if ci else None
 
 
 def compare_metric(ga: Group, gb: Group, m: Metric, threshold: float) -> dict | None:
@@ -101,17 +94,9 @@ def compare_metric(ga: Group, gb: Group, m: Metric, threshold: float) -> dict | 
 
 
 def environment_diffs(a: Results, b: Results) -> list[str]:
-    """Every difference in machine, software, thread variables and knobs between runs."""
-    out = []
-    ea, eb = a.environment, b.environment
-    for k in ENV_KEYS:
-        if ea.get(k) != eb.get(k):
-            out.append(f"{k}: {ea.get(k)} vs {eb.get(k)}")
-    for group in ("packages", "frameworks", "env"):
-        da, db = ea.get(group) or {}, eb.get(group) or {}
-        for k in sorted(set(da) | set(db)):
-            if da.get(k) != db.get(k):
-                out.append(f"{group}.{k}: {da.get(k, 'unset')} vs {db.get(k, 'unset')}")
+    """Every difference in machine, software, thread variables and knobs between runs: the
+    environment fields `run --resume` checks too (environment.COMPARABLE), and the knobs."""
+    out = differences(a.environment, b.environment)
     for k in CONFIG_KEYS:
         if a.config.get(k) != b.config.get(k):
             out.append(f"config.{k}: {a.config.get(k)} vs {b.config.get(k)}")

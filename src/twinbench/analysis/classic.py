@@ -3,7 +3,7 @@ per aspect, each cell a statement backed by a number from the run and a link to 
 
 from __future__ import annotations
 
-from twinbench.report.verdicts import Verdict
+from twinbench.analysis.verdicts import Verdict
 from twinbench.results import Cell, Results
 from twinbench.stacks import stack_info
 

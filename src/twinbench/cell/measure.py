@@ -6,35 +6,24 @@ from __future__ import annotations
 import os
 import resource
 import time
+from dataclasses import dataclass
+from pathlib import Path
 from types import ModuleType
 from typing import Callable
 
 import numpy as np
 
-from twinbench.config import CellJob, OptimizerConfig
-from twinbench.data.dataset import Dataset, batches, epoch_order
+from twinbench.config import CellJob, RunConfig
+from twinbench.data.dataset import Dataset, epoch_order
 from twinbench.measure.contention import ContentionMeter, wait_quiet
 from twinbench.measure.peak import best_peak, efficiency, matmul_peak_gflops
 from twinbench.measure.stats import median_iqr, percentiles
 from twinbench.measure.timing import StepTimer, time_calls
 from twinbench.models import spec_module, twin_module
-from twinbench.runner import progress
+from twinbench.parity.probe import roundtrip_max_abs, save_probe
+from twinbench.process import progress
 from twinbench.stacks import StackInfo
 from twinbench.stacks.base import InferFn, Stack
-
-PROBE_BATCH = 32  # samples in the fixed parity batch (the first of the test split)
-PADDING_BATCH = 16  # shortest test texts, for the padding-invariance check
-TRAJECTORY_STEPS = 10  # parity training steps (the first batches of epoch 0)
-# Weights compared after these steps. SGD: steps 1 and 3, since one step alone cannot
-# show a momentum convention (the first buffer equals the gradient). Adam: step 1 only.
-# Adam divides each element by its own gradient scale, so an element whose gradient is
-# mostly rounding noise (a frequent token's embedding row: thousands of cancelling terms)
-# gets a random-signed update of ~lr, and by step 3 two correct twins differ there by
-# more than lr (measured: textcnn, JAX vs torch). Adam's later steps are checked through
-# the 10-step loss trajectory instead.
-SNAPSHOT_STEPS = {"sgd": (1, 3), "adam": (1,)}
-PARITY_SGD = OptimizerConfig(name="sgd", learning_rate=0.01, momentum=0.9)
-
 
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
@@ -57,6 +46,18 @@ def log_softmax_loss_acc(logits: np.ndarray, y: np.ndarray) -> tuple[float, floa
     return float(-logp[np.arange(len(y)), y].mean()), float((logits.argmax(1) == y).mean())
 
 
+@dataclass(frozen=True)
+class TrainView:
+    """What `train`, `latency_b1` and `cell_settings` read of a job: a CellJob has these
+    fields; an export child, which trains a twin before exporting it, builds one."""
+
+    run: RunConfig
+    result_path: Path
+    target_accuracy: float | None = None
+    target_source: str | None = None
+    cpus: tuple[int, ...] = ()
+
+
 class Diverged(Exception):
     """Training produced a non-finite or exploding loss; the cell stops early."""
 
@@ -73,7 +74,7 @@ def divergence(train_loss: float, classes: int, factor: float) -> str | None:
 
 
 def report(job: CellJob, phase: str, **fields: object) -> None:
-    """The phase for the driver's display (runner/progress.py), between timed sections.
+    """The phase for the driver's display (process/progress.py), between timed sections.
     A job-like without a result path (another process's helper call) reports nothing."""
     path = getattr(job, "result_path", None)
     if path is not None:
@@ -151,50 +152,6 @@ def throughput_b256(paths: dict[str, InferFn], x_test: np.ndarray, job: CellJob,
             "infer_b256_by_path": by_path, "infer_batch": len(xb)}
 
 
-def save_probe(stack: Stack, job: CellJob, weights, data, x_train, x_test) -> dict:
-    """Everything the driver's parity checks compare, on the canonical weights: forward,
-    loss and gradients on a fixed batch; with parity_level "full" also the weights after
-    SGD-with-momentum and Adam steps and the loss of 10 Adam steps, dropout off."""
-    probe = stack.probe(weights, x_test[:PROBE_BATCH], data.y_test[:PROBE_BATCH])
-    arrays = {"logits": probe.logits, "loss": np.float64(probe.loss)}
-    arrays.update({f"grad:{k}": v for k, v in probe.grads.items()})
-    if x_test.ndim == 2 and job.parity_level == "full":  # ids: padding must change nothing
-        arrays.update(padding_probe(stack, weights, x_test, data.y_test))
-    if job.parity_level == "full":
-        order = epoch_order(len(data.y_train), job.run.seed, 0)
-        steps = batches(len(order), job.run.batch_size)[:TRAJECTORY_STEPS]
-        pairs = [(x_train[order[sl]], data.y_train[order[sl]]) for sl in steps]
-        arrays.update({f"init:{k}": v for k, v in weights.items()})
-        for name, cfg in (("sgd", PARITY_SGD), ("adam", job.run.optimizer)):
-            losses, snaps = stack.train_steps(weights, pairs, cfg)
-            arrays[f"{name}:loss"] = np.asarray(losses)
-            for step in SNAPSHOT_STEPS[name]:
-                arrays.update({f"{name}@{step}:{k}": v for k, v in snaps[step - 1].items()})
-    np.savez(job.parity_path, **arrays)
-    return {"probe_batch": PROBE_BATCH, "probe_path": str(job.parity_path),
-            "parity_level": job.parity_level}
-
-
-def padding_probe(stack: Stack, weights, ids: np.ndarray, y: np.ndarray) -> dict:
-    """Logits of the PADDING_BATCH shortest texts, trimmed to their longest length and
-    then with padding appended up to the full sequence length."""
-    from twinbench.data.text import lengths
-
-    n = lengths(ids)
-    pick = np.argsort(n, kind="stable")[:PADDING_BATCH]
-    trimmed = np.ascontiguousarray(ids[pick, : int(n[pick].max())])
-    short = stack.probe(weights, trimmed, y[pick]).logits
-    padded = stack.probe(weights, ids[pick], y[pick]).logits
-    return {"pad:trimmed": short, "pad:padded": padded}
-
-
-def roundtrip_max_abs(stack: Stack, weights: dict[str, np.ndarray]) -> float:
-    back = stack.export_weights()
-    if set(back) != set(weights):
-        raise RuntimeError(f"canonical names differ after round trip: {sorted(back)}")
-    return max(float(np.max(np.abs(back[k] - weights[k]))) for k in weights)
-
-
 def measure(job: CellJob, info: StackInfo, fault: Callable[[str], None]) -> dict:
     # The first matmul-peak reading, before any framework starts a thread pool. Its time
     # is not start-up: first_step_s counts from spawn_wall, moved past the reading.
@@ -225,8 +182,9 @@ def measure(job: CellJob, info: StackInfo, fault: Callable[[str], None]) -> dict
         meter = ContentionMeter(job.cpus, job.run.contended_share)
         meter.start()
         try:
-            metrics.update(train_and_time(stack, job, data, x_train, x_test, t_build))
-            idiomatic, paths = metrics.pop("_paths")
+            timed = train_and_time(stack, job, data, x_train, x_test, t_build)
+            metrics.update(timed.metrics)
+            paths = timed.paths
             metrics["flops"] = compute_efficiency(spec, data, metrics, peak_start)
             metrics["flops"]["start_reading_s"] = peak_reading_s  # left out of first_step_s
             if job.run.loadgen:
@@ -298,7 +256,19 @@ def compute_efficiency(spec, data, metrics: dict, peak_start: dict) -> dict:
     return out
 
 
-def train_and_time(stack: Stack, job: CellJob, data, x_train, x_test, t_build: float) -> dict:
+@dataclass
+class Timed:
+    """What the timed training and inference phases return: the metrics, and the inference
+    functions they timed (LoadGen drives the fastest of them next; a function is not a
+    metric, so it never travels in the metrics dict)."""
+
+    metrics: dict
+    idiomatic: str
+    paths: dict[str, InferFn]
+
+
+def train_and_time(stack: Stack, job: CellJob, data, x_train, x_test, t_build: float
+                   ) -> Timed:
     timer = StepTimer()
     curve = train(stack, job, data, x_train, x_test, timer)
     # One set of paths for both measurements: a compiled function built twice would
@@ -310,7 +280,7 @@ def train_and_time(stack: Stack, job: CellJob, data, x_train, x_test, t_build: f
     b1["samples"]["train_samples_per_s"] = [round(float(v), 2) for v in steps]
     report(job, "throughput")
     b256 = throughput_b256(paths, x_test, job, b1)
-    return {
+    return Timed({
         "accuracy": curve[-1]["test_accuracy"],
         "train_samples_per_s": median_iqr(steps),
         "first_step_s": timer.first_end_wall - job.spawn_wall,
@@ -320,8 +290,7 @@ def train_and_time(stack: Stack, job: CellJob, data, x_train, x_test, t_build: f
         "time_to_accuracy": time_to_accuracy(curve, job.target_accuracy),
         **b1,
         **b256,
-        "_paths": (idiomatic, paths),
-    }
+    }, idiomatic, paths)
 
 
 def cell_settings(job: CellJob, info: StackInfo, stack: Stack, threads: dict, spec) -> dict:

@@ -1,0 +1,142 @@
+"""Tools: worker (a Ray node), stacks, pipelines."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.table import Table
+
+from twinbench.cli.common import (  # noqa: F401
+    Format,
+    _progress,
+    _progress_events,
+    _validation_message,
+    app,
+    cell_timeout_option,
+    check_out_dir,
+    console,
+    emit,
+    fail,
+    format_option,
+    handled,
+    names,
+    out_option,
+    require_linux,
+    split,
+    threads_option,
+)
+from twinbench.report.console import safe  # every string from input goes through it
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def worker(
+    ctx: typer.Context,
+    node_ip_address: str = typer.Option(..., help="This node's IP address: Ray binds to it "
+                                        "and the other nodes reach it there."),
+    head: bool = typer.Option(False, "--head", help="Start the head node of a new cluster."),
+    address: Optional[str] = typer.Option(None, help="HEAD_IP:PORT of the cluster to join."),
+    port: int = typer.Option(6379, help="With --head: the port of the cluster (GCS)."),
+    num_cpus: Optional[int] = typer.Option(None, help="CPUs Ray may count on this node "
+                                           "\\[default: Ray's own count]."),
+    dashboard: bool = typer.Option(False, help="With --head: Ray's dashboard, on "
+                                   "--node-ip-address only."),
+    block: bool = typer.Option(False, help="Keep `ray start` in the foreground (containers)."),
+    auth: str = typer.Option("token", help="RAY_AUTH_MODE: token (every node and the driver "
+                             "share one token: RAY_AUTH_TOKEN or ~/.ray/auth_token) or "
+                             "disabled."),
+    start: bool = typer.Option(False, "--start", help="Run the command instead of printing it."),
+) -> None:
+    """Print (or with --start run) the `ray start` command of a twinbench node: one
+    twinbench_slot, so two timed cells never share it. Arguments after `--` go to
+    `ray start` unchanged. See docs/cluster.md."""
+    import os
+    import shlex
+    import subprocess
+
+    from twinbench.runner.ray_executor import ray_start_command, ray_start_env
+
+    try:
+        env = ray_start_env(auth)
+        cmd = ray_start_command(node_ip_address, head, address, port, num_cpus, dashboard,
+                                block, tuple(ctx.args))
+    except ValueError as e:
+        fail(str(e))
+    if not start:
+        print(" ".join([*(f"{k}={v}" for k, v in env.items()), shlex.join(cmd)]))
+        return
+    try:
+        raise typer.Exit(subprocess.run(cmd, env={**os.environ, **env}, check=False).returncode)
+    except FileNotFoundError:
+        fail("`ray` is not installed here: pip install 'twinbench[ray]'")
+
+
+@app.command("stacks")
+def list_stacks(fmt: Format = format_option()) -> None:
+    """List the stacks, whether each is installed, and the framework versions."""
+    from twinbench.stacks import STACKS, missing_modules, module_version
+
+    rows = [{"stack": i.name, "installed": not missing_modules(i),
+             "versions": {m: module_version(m) for m in i.modules},
+             "compile_mode": i.compile_mode,
+             "install": f"pip install 'twinbench[{i.extra}]'" if missing_modules(i) else None}
+            for i in STACKS.values()]
+    if emit(fmt, rows, rows):
+        return
+    table = Table(title="twinbench stacks")
+    for col in ("stack", "status", "versions", "compile mode", "install"):
+        table.add_column(col)
+    for info in STACKS.values():
+        missing = missing_modules(info)
+        versions = ", ".join(f"{m} {module_version(m) or '-'}" for m in info.modules)
+        status = "[green]installed[/green]" if not missing else "[red]missing[/red]"
+        table.add_row(info.name, status, versions, info.compile_mode,
+                      "" if not missing else f"pip install 'twinbench[{info.extra}]'")
+    console.print(table)
+
+
+@app.command("pipelines")
+def pipelines_cmd(
+    tasks: str = typer.Option("digits,text", help="Tasks, comma-separated (digits, text)."),
+    stacks: str = typer.Option("all", help="Stacks the pipelines feed, comma-separated."),
+    pipelines: str = typer.Option("all", help="Pipelines, comma-separated: numpy, "
+                                  "torch-dataloader-0, torch-dataloader-2, tf-data, "
+                                  "keras-pydataset-0, keras-pydataset-2, "
+                                  "keras-layers-outside, keras-layers-inside."),
+    measure: str = typer.Option("both", help="pipeline (alone), train (feeding each "
+                                "stack) or both."),
+    epochs: int = typer.Option(2, help="Training epochs per stack x pipeline."),
+    pipeline_epochs: int = typer.Option(3, help="Passes of each pipeline alone."),
+    warmup_epochs: int = typer.Option(1, help="First epochs left out of the medians."),
+    batch_size: Optional[int] = typer.Option(None, help="Batch size \\[default: the task's, 32]."),
+    samples: Optional[int] = typer.Option(None, help="Use the first N training samples."),
+    augment: bool = typer.Option(True, help="Random shifts (and flips) of images."),
+    seed: int = typer.Option(0, help="Seed of the split, weights, order and augmentation."),
+    threads: Optional[int] = threads_option("process"),
+    out: Optional[Path] = out_option("runs/pipelines-<id>"),
+    cell_timeout: float = cell_timeout_option("measurement"),
+) -> None:
+    """Measure the input pipelines (the same transforms in numpy, torch DataLoader, tf.data,
+    Keras PyDataset and Keras layers): alone, and feeding each stack's training step."""
+    require_linux()
+    from twinbench.pipelines.api import PipelineConfig, output_dir, plan
+    from twinbench.pipelines.api import run as run_pipelines
+    from twinbench.report.pipelines import table
+
+    kwargs = {"tasks": names("--tasks", tasks), "stacks": names("--stacks", stacks),
+              "pipelines": names("--pipelines", pipelines),
+              "measure": measure, "epochs": epochs, "pipeline_epochs": pipeline_epochs,
+              "warmup_epochs": warmup_epochs, "batch_size": batch_size, "samples": samples,
+              "augment": augment, "seed": seed, "out": out, "cell_timeout_s": cell_timeout}
+    if threads is not None:
+        kwargs["threads"] = threads
+    with handled(writes=True):
+        config = PipelineConfig(**kwargs)
+        plan(config)  # validates names before anything starts
+        if out is not None:
+            check_out_dir(out)
+        with _progress() as p:
+            results = run_pipelines(config, events=_progress_events(p))
+    console.print(table(results))
+    console.print(f"results: {safe(output_dir(config, results.run_id) / 'pipelines.json')}")

@@ -1,0 +1,69 @@
+"""The parity probe, in a cell's process: everything the driver's parity checks compare,
+computed from the canonical initial weights on a fixed batch (forward, loss, gradients;
+with level "full" also SGD and Adam steps, a 10-step loss trajectory and the padding
+check). Written to a numpy file the driver reads (`parity.compare`)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from twinbench.config import CellJob, OptimizerConfig
+from twinbench.data.dataset import batches, epoch_order
+from twinbench.stacks.base import Stack
+
+PROBE_BATCH = 32  # samples in the fixed parity batch (the first of the test split)
+PADDING_BATCH = 16  # shortest test texts, for the padding-invariance check
+TRAJECTORY_STEPS = 10  # parity training steps (the first batches of epoch 0)
+# Weights compared after these steps. SGD: steps 1 and 3, since one step alone cannot
+# show a momentum convention (the first buffer equals the gradient). Adam: step 1 only.
+# Adam divides each element by its own gradient scale, so an element whose gradient is
+# mostly rounding noise (a frequent token's embedding row: thousands of cancelling terms)
+# gets a random-signed update of ~lr, and by step 3 two correct twins differ there by
+# more than lr (measured: textcnn, JAX vs torch). Adam's later steps are checked through
+# the 10-step loss trajectory instead.
+SNAPSHOT_STEPS = {"sgd": (1, 3), "adam": (1,)}
+PARITY_SGD = OptimizerConfig(name="sgd", learning_rate=0.01, momentum=0.9)
+
+
+def save_probe(stack: Stack, job: CellJob, weights, data, x_train, x_test) -> dict:
+    """Everything the driver's parity checks compare, on the canonical weights: forward,
+    loss and gradients on a fixed batch; with parity_level "full" also the weights after
+    SGD-with-momentum and Adam steps and the loss of 10 Adam steps, dropout off."""
+    probe = stack.probe(weights, x_test[:PROBE_BATCH], data.y_test[:PROBE_BATCH])
+    arrays = {"logits": probe.logits, "loss": np.float64(probe.loss)}
+    arrays.update({f"grad:{k}": v for k, v in probe.grads.items()})
+    if x_test.ndim == 2 and job.parity_level == "full":  # ids: padding must change nothing
+        arrays.update(padding_probe(stack, weights, x_test, data.y_test))
+    if job.parity_level == "full":
+        order = epoch_order(len(data.y_train), job.run.seed, 0)
+        steps = batches(len(order), job.run.batch_size)[:TRAJECTORY_STEPS]
+        pairs = [(x_train[order[sl]], data.y_train[order[sl]]) for sl in steps]
+        arrays.update({f"init:{k}": v for k, v in weights.items()})
+        for name, cfg in (("sgd", PARITY_SGD), ("adam", job.run.optimizer)):
+            losses, snaps = stack.train_steps(weights, pairs, cfg)
+            arrays[f"{name}:loss"] = np.asarray(losses)
+            for step in SNAPSHOT_STEPS[name]:
+                arrays.update({f"{name}@{step}:{k}": v for k, v in snaps[step - 1].items()})
+    np.savez(job.parity_path, **arrays)
+    return {"probe_batch": PROBE_BATCH, "probe_path": str(job.parity_path),
+            "parity_level": job.parity_level}
+
+
+def padding_probe(stack: Stack, weights, ids: np.ndarray, y: np.ndarray) -> dict:
+    """Logits of the PADDING_BATCH shortest texts, trimmed to their longest length and
+    then with padding appended up to the full sequence length."""
+    from twinbench.data.text import lengths
+
+    n = lengths(ids)
+    pick = np.argsort(n, kind="stable")[:PADDING_BATCH]
+    trimmed = np.ascontiguousarray(ids[pick, : int(n[pick].max())])
+    short = stack.probe(weights, trimmed, y[pick]).logits
+    padded = stack.probe(weights, ids[pick], y[pick]).logits
+    return {"pad:trimmed": short, "pad:padded": padded}
+
+
+def roundtrip_max_abs(stack: Stack, weights: dict[str, np.ndarray]) -> float:
+    back = stack.export_weights()
+    if set(back) != set(weights):
+        raise RuntimeError(f"canonical names differ after round trip: {sorted(back)}")
+    return max(float(np.max(np.abs(back[k] - weights[k]))) for k in weights)

@@ -1,0 +1,46 @@
+"""The parity verdict, in the driver: every probed twin against the reference twin's probe
+of the same model (`check_parity`), and a timed cell marked `unverified` when its twin's
+probe failed (`attach_parity`). Framework-free: probes are numpy files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from twinbench.models import spec_module
+from twinbench.parity.compare import QUICK_CHECKS, compare, first_failure, load_probe
+from twinbench.results import Cell
+
+REFERENCE_STACK = "torch"  # parity reference; falls back to the first stack that ran
+
+
+def check_parity(cells: list[Cell]) -> None:
+    """Compare every probed cell with the reference stack's probe of the same model."""
+    for key in {(c.task, c.dataset, c.model) for c in cells}:
+        ok = [c for c in cells if (c.task, c.dataset, c.model) == key and c.status == "ok"
+              and "probe_path" in c.parity]
+        if not ok:
+            continue
+        ref = next((c for c in ok if c.stack == REFERENCE_STACK), ok[0])
+        ref_probe = load_probe(Path(ref.parity["probe_path"]))
+        for c in ok:
+            checks = {"param_count": {"value": abs(c.params - ref.params), "tolerance": 0,
+                                      "pass": c.params == ref.params},
+                      **compare(load_probe(Path(c.parity["probe_path"])), ref_probe,
+                                getattr(spec_module(c.model), "PARITY_TOLERANCES", None))}
+            c.parity.update({"reference": ref.stack, "checks": checks,
+                             "pass": all(v["pass"] for v in checks.values()),
+                             "failure": first_failure(checks)})
+
+
+def attach_parity(c: Cell, probes: list[Cell]) -> None:
+    """Copy the probe's verdict onto its timed cell; a failed check marks it unverified."""
+    key = (c.task, c.dataset, c.model, c.stack)
+    probe = next((p for p in probes if (p.task, p.dataset, p.model, p.stack) == key), None)
+    if probe is None or c.status != "ok":
+        return
+    if probe.status != "ok":
+        c.parity = {"pass": False, "failure": f"parity probe {probe.status}: {probe.reason}"}
+    else:
+        c.parity = {**probe.parity, "checks_run": list(QUICK_CHECKS)}
+    if not c.parity.get("pass", False):
+        c.status, c.reason = "unverified", c.parity["failure"]
