@@ -115,7 +115,8 @@ def onnx_input_dtype(path: Path) -> str | None:
 
 
 def _run(h: Harness, job, header: Path, out: Path) -> dict:
-    """Run the harness; its result.json, or a HarnessError with its first error line."""
+    """Run the harness; its result.json (with "error" where it failed), or a HarnessError
+    where it wrote none (a crash)."""
     argv = [a.replace("{root}", str(root())) for a in h.argv]
     r = job.run
     argv += [str(job.artifact), str(header), str(out), str(r.latency_calls),
@@ -131,8 +132,6 @@ def _run(h: Harness, job, header: Path, out: Path) -> dict:
         line = next((ln.strip() for ln in text.splitlines() if ln.strip()), "no output")
         raise HarnessError("run", f"{h.runtime} harness exited {rc} without a result: "
                                   f"{line[:300]}") from None
-    if "error" in got:
-        raise HarnessError(got.get("stage", "run"), str(got["error"])[:400])
     return got
 
 
@@ -158,6 +157,8 @@ def measure(job, result: dict) -> None:
     source = np.load(job.source_path).astype(np.float64).reshape(len(x), -1)
     got = _run(h, job, header, out)
     result["runtime_versions"].update(got.get("versions", {}))
+    if "error" in got:
+        raise HarnessError(str(got.get("stage", "run")), str(got["error"])[:400])
     result["runtime_settings"] = got.get("settings", {})
     result["load_s"] = got["load_ms"] / 1e3
     result["first_call_ms"] = got["first_call_ms"]
