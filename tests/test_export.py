@@ -16,6 +16,7 @@ import pytest
 
 from twinbench.api_export import attach, export_matrix, verdict
 from twinbench.config import RunConfig
+from twinbench.export import foreign
 from twinbench.export.formats import formats_for, resolve_formats
 from twinbench.export.jobs import ReloadJob, first_line
 from twinbench.export.spawn import child_env, spawn
@@ -29,16 +30,22 @@ FAST = {"threads": 1, "latency_calls": 5, "latency_warmup": 2, "latency_budget_s
 
 @pytest.fixture(scope="module")
 def torch_cnn(tmp_path_factory: pytest.TempPathFactory) -> tuple[Results, Path]:
-    """torch cnn, trained one epoch, exported to ONNX (ok) and LiteRT (litert-torch cannot
-    be installed beside torch 2.13, so its export fails)."""
+    """torch cnn, trained one epoch, exported to ONNX (ok), TorchScript (ok) and LiteRT
+    (litert-torch cannot be installed beside torch 2.13, so its export fails). The ONNX file
+    is also reloaded in JavaScript and Java, the TorchScript one in C++, where installed."""
     out = tmp_path_factory.mktemp("export")
     results = export_matrix(models=("cnn",), stacks=("torch",), out=out,
-                            export_formats=("onnx", "litert"), **FAST)
+                            export_formats=("onnx", "torchscript-trace", "litert"), **FAST)
     return results, out
 
 
 def by_format(cell: Cell) -> dict[str, dict]:
-    return {e["format"]: e for e in cell.portability}
+    """Each format's entry in its Python runtime."""
+    return {e["format"]: e for e in cell.portability if e["language"] == "Python"}
+
+
+def by_runtime(cell: Cell) -> dict[str, dict]:
+    return {e["runtime"]: e for e in cell.portability}
 
 
 def test_torch_onnx_reloads_in_onnxruntime_with_the_source_outputs(torch_cnn):
@@ -75,7 +82,9 @@ def test_a_failed_export_is_recorded_with_its_reason_and_versions(torch_cnn):
     stored = Results.read(out / "export.json")
     assert by_format(stored.cells[0])["litert"]["reason"] == litert["reason"]
     table = export_table(stored)
-    assert table.row_count == 3  # the source row, onnx, litert
+    # the source row; onnx in Python, JavaScript and Java; torchscript in Python and C++;
+    # litert (its export failed: one row)
+    assert table.row_count == 7
 
 
 def test_a_crashing_exporter_fails_its_format_and_keeps_the_others(tmp_path, monkeypatch):
@@ -230,3 +239,66 @@ def test_bad_export_input_is_one_line_and_exit_2(args, needle, tmp_path):
     assert r.returncode == 2, r.stderr
     assert needle in r.stderr and "Traceback" not in r.stderr + r.stdout
     assert len(r.stderr.strip().splitlines()) == 1
+
+
+# Runtimes in other languages (runtimes/, `make setup-runtimes`): one real round trip each,
+# on the fixture's artifacts; skipped where the harness is not installed here.
+def needs(runtime: str):
+    missing = foreign.unavailable(runtime)
+    return pytest.mark.skipif(missing is not None, reason=f"{runtime}: {missing}")
+
+
+@pytest.mark.parametrize("runtime, fmt, language", [
+    pytest.param("onnxruntime-node", "onnx", "JavaScript", marks=needs("onnxruntime-node")),
+    pytest.param("onnxruntime-java", "onnx", "Java", marks=needs("onnxruntime-java")),
+    pytest.param("libtorch", "torchscript-trace", "C++", marks=needs("libtorch")),
+])
+def test_the_artifact_reloads_in_another_language_with_the_source_outputs(
+        torch_cnn, runtime, fmt, language):
+    results, out = torch_cnn
+    e = by_runtime(results.cells[0])[runtime]
+    assert e["format"] == fmt and e["language"] == language and e["status"] == "ok", e
+    assert e["max_abs_diff"] <= 1e-4 and e["batch_n"]["max_abs_diff"] <= 1e-4
+    lat = e["latency_b1_ms"]
+    assert lat["timed_by"] == f"the {language} harness" and 0 < lat["p50"] <= lat["p99"]
+    assert lat["calls"] >= 1 and e["load_s"] > 0
+    assert e["frameworks_loaded"] == []  # the reload process only ran the harness
+    # The recorded diff is the real one: recompute it from the harness's own output.
+    cell_dir = out / "export" / "digits__digits__cnn__torch"
+    source = np.load(cell_dir / "source.npy")
+    got = np.fromfile(cell_dir / fmt / runtime / "batch1.bin", "<f4").reshape(source.shape)
+    assert np.max(np.abs(got - source)) == pytest.approx(e["max_abs_diff"])
+    assert e["versions"][{"JavaScript": "onnxruntime-node", "Java": "onnxruntime-java",
+                          "C++": "libtorch"}[language]]
+
+
+@pytest.mark.parametrize("runtime, name", [
+    pytest.param("onnxruntime-node", "model.onnx", marks=needs("onnxruntime-node")),
+    pytest.param("onnxruntime-java", "model.onnx", marks=needs("onnxruntime-java")),
+    pytest.param("libtorch", "model.pt", marks=needs("libtorch")),
+    pytest.param("libtorch-aoti", "model.pt2", marks=needs("libtorch-aoti")),
+])
+def test_a_corrupt_artifact_fails_in_each_harness_with_one_line(tmp_path, runtime, name):
+    bad = tmp_path / name
+    bad.write_bytes(b"this is not a model")
+    result = _reload(tmp_path, runtime, bad)
+    assert result["status"] == "failed" and result["failed_at"] == "load", result
+    reason = result["reason"]
+    assert reason and "\n" not in reason and len(reason) <= 400
+    assert "Traceback" not in reason and " at " not in reason  # no Python, JS or Java trace
+    assert result["runtime_versions"]  # the harness said which runtime refused it
+
+
+def test_a_harness_not_installed_is_skipped_with_its_install_command(tmp_path, monkeypatch):
+    monkeypatch.setenv("TWINBENCH_RUNTIMES", str(tmp_path))
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")  # node and java where Debian puts them
+    assert "make setup-runtimes" in foreign.unavailable("libtorch")
+    (tmp_path / ".setup").mkdir()
+    (tmp_path / ".setup" / "java.txt").write_text("Could not transfer artifact: Unknown host\n")
+    why = foreign.unavailable("onnxruntime-java")
+    installed_java = ("not installed: run `make setup-runtimes` (its last run here failed: "
+                      "Could not transfer")
+    assert why.startswith((installed_java, "java not found on PATH"))
+    assert "tensorflowjs" in foreign.unavailable("tfjs")  # never checked by this version
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert foreign.unavailable("onnxruntime-node").startswith("node not found on PATH")

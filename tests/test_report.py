@@ -300,3 +300,35 @@ def test_a_verify_only_folder_gets_a_parity_report(tmp_path):
     md = paths["md"].read_text()
     assert "| cnn | keras-jax vs torch | 1.0e-06 ok | pass |" in md
     assert "not measured in this run: `twinbench run`" in md
+
+
+def test_portability_names_each_runtimes_language_and_the_languages_checked():
+    from twinbench.report.classic import _portability_row
+    from twinbench.report.tables import portability_table
+    from twinbench.report.verdicts import portability_verdict
+
+    lat = {"p50": 0.06, "p99": 0.6}
+    torch = [{"format": "onnx", "runtime": "onnxruntime", "status": "ok"},  # old JSON: no
+             {"format": "onnx", "runtime": "onnxruntime-node", "language": "JavaScript",
+              "status": "ok", "max_abs_diff": 1.4e-6, "latency_b1_ms": lat},
+             {"format": "onnx", "runtime": "onnxruntime-java", "language": "Java",
+              "status": "skipped", "reason": "not installed: run `make setup-runtimes`"},
+             {"format": "torchscript-trace", "runtime": "libtorch", "language": "C++",
+              "status": "failed", "reason": "boom"}]
+    keras = [{"format": "onnx", "runtime": "onnxruntime-node", "language": "JavaScript",
+              "status": "ok"}]
+    port = {("digits", "digits", "cnn", "torch"): torch,
+            ("digits", "digits", "cnn", "keras-jax"): keras}
+    row = _portability_row(port)
+    assert row["verdict"] == "refuted"  # a PyTorch twin ran and matched outside Python
+    assert "Python 1 of 1 matched (onnxruntime)" in row["PyTorch"]
+    assert "JavaScript 1 of 1 matched (onnxruntime-node)" in row["PyTorch"]
+    assert "Java not checked (onnxruntime-java skipped: not installed" in row["PyTorch"]
+    assert "C++ 0 of 1 matched (libtorch)" in row["PyTorch"]
+    assert "C++ not checked (no runtime for its formats)" in row["Keras 3"]
+    assert "not checked by this version" not in row["PyTorch"] + row["Keras 3"]
+    # a skipped runtime is outside the verdict's counts: torch 2 of 3, not 2 of 4
+    assert "torch 2 of 3" in portability_verdict(port).items[0].sentence
+    t = portability_table({"torch": torch})
+    assert [r[3] for r in t["rows"]] == ["Python", "JavaScript", "Java", "C++"]
+    assert t["rows"][1][5:9] == ["1.4e-06", "-", "0.060", "0.600"]

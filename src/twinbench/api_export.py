@@ -1,10 +1,12 @@
 """Portability, measured: `twinbench.api_export.export_matrix(...)`.
 
 For every (model, stack) cell: one process trains the twin and exports every format its
-stack offers (`twinbench.export.child`); then each artifact is reloaded in its target
-runtime in a fresh process (`twinbench.export.reload`) and compared with the source twin's
-logits. A format that fails to export or reload is an entry with status `failed`, the
-first line of the error and the versions involved; a crash never stops the matrix.
+stack offers (`twinbench.export.child`); then each artifact is reloaded in each of its
+runtimes (Python's, and JavaScript, Java and C++ harnesses in runtimes/ where the format has
+one: `twinbench.export.foreign`) in a fresh process (`twinbench.export.reload`) and
+compared with the source twin's logits. A harness not installed here is `skipped`. A
+format that fails to export or reload is an entry with status `failed`, the first line of
+the error and the versions involved; a crash never stops the matrix.
 Writes `<out>/export.json` (the Results schema; each cell holds a `portability` list).
 """
 
@@ -21,6 +23,7 @@ from twinbench.results import CellKey
 from twinbench.runner.prepare import new_results, prepare_data, skipped_cell
 from twinbench.config import RunConfig
 from twinbench.data.registry import TASKS
+from twinbench.export import foreign
 from twinbench.export.formats import RUNTIMES, Format, resolve_formats, selected
 from twinbench.export.jobs import ExportJob, ReloadJob
 from twinbench.export.spawn import child_env, spawn
@@ -55,10 +58,13 @@ def _export_failure(fmt: Format, manifest: dict, why: str) -> dict:
     return {"status": "failed", "stage": "export", "reason": reason}
 
 
-def reload_entry(p: Plan, job: ExportJob, fmt: Format, exported: dict) -> dict:
-    """Reload one exported artifact in its runtime, in a fresh process."""
+def reload_entry(p: Plan, job: ExportJob, fmt: Format, runtime: str, exported: dict) -> dict:
+    """Reload one exported artifact in one runtime, in a fresh process."""
     folder = job.cell_dir / fmt.name
-    rjob = ReloadJob(format=fmt.name, runtime=fmt.runtime, artifact=Path(exported["artifact"]),
+    if runtime != fmt.runtime:  # a harness in another language: its files apart
+        folder = folder / runtime
+        folder.mkdir(exist_ok=True)
+    rjob = ReloadJob(format=fmt.name, runtime=runtime, artifact=Path(exported["artifact"]),
                      input_path=job.cell_dir / "input.npy",
                      source_path=job.cell_dir / "source.npy",
                      input_dtype=exported["input_dtype"], model=job.model,
@@ -66,7 +72,7 @@ def reload_entry(p: Plan, job: ExportJob, fmt: Format, exported: dict) -> dict:
                      run=job.run, cpus=job.cpus, result_path=folder / "reload_result.json")
     job_path = folder / "reload_job.json"
     job_path.write_text(rjob.model_dump_json(indent=2))
-    keras_backend = rjob.keras_backend if fmt.runtime == "keras" else None
+    keras_backend = rjob.keras_backend if runtime == "keras" else None
     why, wall, tail = spawn("twinbench.export.reload", job_path,
                             child_env(job.run.threads, job.run.seed, keras_backend),
                             p.config.cell_timeout_s, memory_mb=p.config.cell_memory_mb)
@@ -91,9 +97,12 @@ def verdict(result: dict, tolerance: float) -> dict:
     return result
 
 
-def entry(p: Plan, job: ExportJob, fmt: Format, manifest: dict, why: str | None) -> dict:
-    head = {"format": fmt.name, "runtime": fmt.runtime,
-            "loads_with": RUNTIMES[fmt.runtime].loads_with,
+def entry(p: Plan, job: ExportJob, fmt: Format, runtime: str, manifest: dict,
+          why: str | None) -> dict:
+    """One (format, runtime) entry: export failure, `skipped` (a harness not installed
+    here), or the reload's verdict."""
+    head = {"format": fmt.name, "runtime": runtime, "language": RUNTIMES[runtime].language,
+            "loads_with": RUNTIMES[runtime].loads_with,
             "tolerance": p.config.export_tolerance}
     exported = manifest.get("formats", {}).get(fmt.name)
     if exported is None:
@@ -103,7 +112,10 @@ def entry(p: Plan, job: ExportJob, fmt: Format, manifest: dict, why: str | None)
         return {**head, **info, "status": "failed", "stage": "export",
                 "reason": exported["reason"]}
     info["artifact"] = str(Path(exported["artifact"]).relative_to(p.out_dir.resolve()))
-    reloaded = reload_entry(p, job, fmt, exported)
+    missing = foreign.unavailable(runtime) if runtime in foreign.HARNESSES else None
+    if missing:
+        return {**head, **info, "status": "skipped", "reason": missing}
+    reloaded = reload_entry(p, job, fmt, runtime, exported)
     versions = {**info.pop("versions"), **reloaded.pop("runtime_versions", {})}
     return {**head, **info, **reloaded, "versions": versions}
 
@@ -141,13 +153,13 @@ def export_cell(p: Plan, key: CellKey, data: dict[str, Path], formats: list[str]
 
 def reload_all(p: Plan, job: ExportJob, manifest: dict, why: str | None, formats: list[str],
                on_progress: Callable[[CellProgress], None]) -> list[dict]:
-    """Every format's entry (`entry`: reloaded in its runtime), announced as it starts."""
-    chosen = selected(job.stack, formats)
+    """Every (format, runtime) entry (`entry`), announced as it starts."""
+    pairs = [(fmt, rt) for fmt in selected(job.stack, formats) for rt in fmt.runtimes]
     out = []
-    for k, fmt in enumerate(chosen, 1):
-        on_progress(CellProgress("reload", detail=fmt.name, step=k, steps=len(chosen),
-                                 at=time.time()))
-        out.append(entry(p, job, fmt, manifest, why))
+    for k, (fmt, runtime) in enumerate(pairs, 1):
+        on_progress(CellProgress("reload", detail=f"{fmt.name} in {runtime}", step=k,
+                                 steps=len(pairs), at=time.time()))
+        out.append(entry(p, job, fmt, runtime, manifest, why))
     return out
 
 

@@ -4,10 +4,12 @@ per aspect, each cell a statement backed by a number from the run and a link to 
 from __future__ import annotations
 
 from twinbench.analysis.verdicts import Verdict
+from twinbench.export.formats import language
 from twinbench.results import Cell, Results
 from twinbench.stacks import stack_info
 
 FRAMEWORKS = {"torch": "PyTorch", "keras": "Keras 3"}
+LANGUAGES = ("Python", "JavaScript", "Java", "C++")
 
 
 def framework_of(stack: str) -> str | None:
@@ -131,11 +133,55 @@ def _gpu_row(results: Results | None) -> dict:
 
 
 def _portability_row(portability: dict[tuple, list[dict]]) -> dict:
+    """The article ties Keras to JavaScript and Java and PyTorch to Python: refuted when a
+    PyTorch twin reloaded and matched in another language; supported when Keras twins did
+    in JavaScript and Java and PyTorch twins, checked there, did not."""
     torch, keras = _portability_text(portability)
-    langs = ("languages checked: Python runtimes only; JavaScript and Java are not checked "
-             "by this version")
-    return _row("portability", f"{torch}; {langs}", f"{keras}; {langs}", "#v-portability",
-                "portability verdict", NOT_MEASURED)
+    reached = {fw: _languages_ok(portability, fw) for fw in FRAMEWORKS.values()}
+    checked = {fw: _languages_checked(portability, fw) for fw in FRAMEWORKS.values()}
+    if reached["PyTorch"] - {"Python"}:
+        verdict = REFUTED
+    elif {"JavaScript", "Java"} <= reached["Keras 3"] and checked["PyTorch"] - {"Python"}:
+        verdict = SUPPORTED
+    else:
+        verdict = NOT_MEASURED
+    return _row("portability", torch, keras, "#v-portability", "portability verdict", verdict)
+
+
+def _entries_of(portability: dict[tuple, list[dict]], fw: str) -> list[dict]:
+    return [e for k, v in portability.items() if framework_of(k[3]) == fw for e in v]
+
+
+def _lang(e: dict) -> str:
+    return str(e.get("language") or language(str(e.get("runtime"))))
+
+
+def _languages_ok(portability: dict[tuple, list[dict]], fw: str) -> set[str]:
+    return {_lang(e) for e in _entries_of(portability, fw) if e.get("status") == "ok"}
+
+
+def _languages_checked(portability: dict[tuple, list[dict]], fw: str) -> set[str]:
+    return {_lang(e) for e in _entries_of(portability, fw) if e.get("status") != "skipped"}
+
+
+def _languages_text(es: list[dict]) -> str:
+    """Per language: how many (format, runtime) entries matched, in which runtimes; or why
+    the language was not checked."""
+    parts = []
+    for lang in LANGUAGES:
+        mine = [e for e in es if _lang(e) == lang]
+        ran = [e for e in mine if e.get("status") != "skipped"]
+        if ran:
+            ok = sum(e.get("status") == "ok" for e in ran)
+            runtimes = ", ".join(sorted({str(e.get("runtime")) for e in ran}))
+            parts.append(f"{lang} {ok} of {len(ran)} matched ({runtimes})")
+        elif mine:
+            why = str(mine[0].get("reason") or "not installed")
+            parts.append(f"{lang} not checked ({mine[0].get('runtime')} skipped: "
+                         f"{why[:120]})")
+        else:
+            parts.append(f"{lang} not checked (no runtime for its formats)")
+    return "languages checked: " + "; ".join(parts)
 
 
 def _community_row() -> dict:
@@ -170,9 +216,9 @@ def _portability_text(portability: dict[tuple, list[dict]]) -> tuple[str, str]:
         return ("not measured in this run (`twinbench export`)",) * 2
     out = {}
     for fw in FRAMEWORKS.values():
-        es = [e for k, v in portability.items() if framework_of(k[3]) == fw for e in v]
-        ok = sorted({e.get("format", "?") for e in es if e.get("status") == "ok"})
-        out[fw] = (f"{sum(e.get('status') == 'ok' for e in es)} of {len(es)} exports reloaded "
-                   f"and matched; formats: {', '.join(ok) or 'none'}")
+        es = _entries_of(portability, fw)
+        ran = [e for e in es if e.get("status") != "skipped"]
+        ok = sorted({e.get("format", "?") for e in ran if e.get("status") == "ok"})
+        out[fw] = (f"{sum(e.get('status') == 'ok' for e in ran)} of {len(ran)} reloads "
+                   f"matched; formats: {', '.join(ok) or 'none'}; {_languages_text(es)}")
     return out["PyTorch"], out["Keras 3"]
-

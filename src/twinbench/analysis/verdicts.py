@@ -251,7 +251,9 @@ def portability_verdict(entries: dict[tuple, list[dict]]) -> Verdict:
     for (task, dataset, model, stack), es in entries.items():
         by_model.setdefault((task, dataset, model), {})[stack] = es
     for (task, dataset, model), stacks in by_model.items():
-        counts = {s: (sum(e.get("status") == "ok" for e in es), len(es))
+        # A runtime skipped (not installed here) was not checked: outside the counts.
+        counts = {s: (sum(e.get("status") == "ok" for e in es),
+                      sum(e.get("status") != "skipped" for e in es))
                   for s, es in stacks.items()}
         parts = [f"{s} {ok} of {n}" for s, (ok, n) in counts.items()]
         best = max(counts.values(), key=lambda c: c[0])[0]

@@ -18,6 +18,7 @@ class Runtime:
     modules: tuple[str, ...]  # frameworks the reload process may import (others refused)
     packages: tuple[str, ...]  # distributions whose versions the entry records
     loads_with: str  # the documented load call, written for people
+    language: str = "Python"  # others run a harness in runtimes/ (export/foreign.py)
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,12 @@ class Format:
     # Why a needed package is not in the `export` extra, where pip cannot install it beside
     # the pinned frameworks (checked with `pip install --dry-run -c constraints.txt`).
     install_note: str = ""
+    # Runtimes in other languages that reload the same artifact (export/foreign.py).
+    also: tuple[str, ...] = ()
+
+    @property
+    def runtimes(self) -> tuple[str, ...]:
+        return (self.runtime, *self.also)
 
 
 RUNTIMES: dict[str, Runtime] = {r.name: r for r in (
@@ -44,28 +51,49 @@ RUNTIMES: dict[str, Runtime] = {r.name: r for r in (
             "torch.load(weights_only=True) into the twin built from code"),
     Runtime("keras", ("keras",), ("keras",),
             "keras.saving.load_model(safe_mode=True), same backend as the source"),
+    Runtime("torch-aoti", ("torch",), ("torch",), "torch._inductor.aoti_load_package"),
+    # Harnesses in runtimes/: their process imports no framework; they report versions.
+    Runtime("onnxruntime-node", (), (), "onnxruntime-node InferenceSession.create "
+            "(runtimes/node)", "JavaScript"),
+    Runtime("onnxruntime-java", (), (), "ai.onnxruntime OrtEnvironment.createSession "
+            "(runtimes/java)", "Java"),
+    Runtime("libtorch", (), (), "torch::jit::load (runtimes/cpp)", "C++"),
+    Runtime("libtorch-aoti", (), (), "torch::inductor::AOTIModelPackageLoader "
+            "(runtimes/cpp)", "C++"),
+    Runtime("tfjs", (), (), "tf.loadLayersModel after the tensorflowjs converter",
+            "JavaScript"),
 )}
+
+ONNX_ELSEWHERE = ("onnxruntime-node", "onnxruntime-java")
 
 LITERT_TORCH_NOTE = ("not in the export extra: every litert-torch release (<= 0.9.3) "
                      "requires torch<2.13, and torch is pinned to 2.13.0")
 
 FORMATS: dict[tuple[str, str], Format] = {(f.framework, f.name): f for f in (
-    Format("onnx", "torch", "onnxruntime", "model.onnx", ("onnxscript",)),
-    Format("onnx-torchscript", "torch", "onnxruntime", "model.onnx", ()),
-    Format("torchscript-trace", "torch", "torch-jit", "model.pt", ()),
-    Format("torchscript-script", "torch", "torch-jit", "model.pt", ()),
+    Format("onnx", "torch", "onnxruntime", "model.onnx", ("onnxscript",), also=ONNX_ELSEWHERE),
+    Format("onnx-torchscript", "torch", "onnxruntime", "model.onnx", (), also=ONNX_ELSEWHERE),
+    Format("torchscript-trace", "torch", "torch-jit", "model.pt", (), also=("libtorch",)),
+    Format("torchscript-script", "torch", "torch-jit", "model.pt", (), also=("libtorch",)),
     Format("torch-export", "torch", "torch-export", "model.pt2", ()),
+    Format("aoti", "torch", "torch-aoti", "model.pt2", (), also=("libtorch-aoti",)),
     Format("torch-state", "torch", "torch-state", "state_dict.pt", ()),
     Format("litert", "torch", "litert", "model.tflite", ("litert-torch",),
            install_note=LITERT_TORCH_NOTE),
-    Format("keras", "keras", "keras", "model.keras", ()),
+    Format("keras", "keras", "keras", "model.keras", (), also=("tfjs",)),
     Format("tf-saved-model", "keras", "tf-saved-model", "saved_model", ("tensorflow-cpu",)),
-    Format("onnx", "keras", "onnxruntime", "model.onnx", ("tf2onnx", "jax2onnx", "onnxscript")),
+    Format("onnx", "keras", "onnxruntime", "model.onnx", ("tf2onnx", "jax2onnx", "onnxscript"),
+           also=ONNX_ELSEWHERE),
     Format("litert", "keras", "litert", "model.tflite", ("tensorflow-cpu", "litert-torch"),
            install_note=LITERT_TORCH_NOTE),
     Format("openvino", "keras", "openvino", "model.xml", ("openvino",)),
     Format("torch-export", "keras", "torch-export", "model.pt2", (), backends=("torch",)),
 )}
+
+
+def language(runtime: str) -> str:
+    """The runtime's language; "?" for a name this version does not know (old JSON)."""
+    r = RUNTIMES.get(runtime)
+    return r.language if r else "?"
 
 
 def formats_for(info: StackInfo) -> list[Format]:

@@ -20,7 +20,7 @@ Loaded = tuple[InferFn, str | None, dict[str, Any]]
 IMPORTS = {"onnxruntime": "onnxruntime", "tf-saved-model": "tensorflow",
            "litert": "ai_edge_litert.interpreter", "openvino": "openvino",
            "torch-jit": "torch", "torch-export": "torch", "torch-state": "torch",
-           "keras": "keras"}
+           "torch-aoti": "torch", "keras": "keras"}
 ORT_TYPES = {"tensor(float)": "float32", "tensor(int64)": "int64", "tensor(int32)": "int32"}
 
 
@@ -123,6 +123,13 @@ def torch_export(path: Path, job) -> Loaded:
     return _torch_fn(torch.export.load(str(path)).module()), None, settings
 
 
+def torch_aoti(path: Path, job) -> Loaded:
+    import torch
+
+    settings = _torch_threads(job)
+    return _torch_fn(torch._inductor.aoti_load_package(str(path))), None, settings
+
+
 def _spec(job):
     from twinbench.data.dataset import Dataset
     from twinbench.models import spec_module
@@ -160,5 +167,5 @@ def keras(path: Path, job) -> Loaded:
 LOADERS: dict[str, Callable[[Path, Any], Loaded]] = {
     "onnxruntime": onnxruntime, "tf-saved-model": tf_saved_model, "litert": litert,
     "openvino": openvino, "torch-jit": torch_jit, "torch-export": torch_export,
-    "torch-state": torch_state, "keras": keras,
+    "torch-state": torch_state, "torch-aoti": torch_aoti, "keras": keras,
 }

@@ -1,10 +1,11 @@
 """Entry point of one reload process: `python -m twinbench.export.reload JOB.json`.
 
 One artifact, one runtime, a fresh interpreter that may import that runtime only (the
-guard refuses other frameworks and records the attempts). Records the runtime's import
-time, the load time, the first call, the max abs diff of the logits against the source
-twin's (batch 1, sample by sample, and the whole batch in one call where the artifact's
-batch is dynamic) and the batch-1 latency percentiles.
+guard refuses other frameworks and records the attempts). A runtime in another language
+runs as its harness's own process under this one (`foreign`), which imports no framework.
+Records the runtime's import time, the load time, the first call, the max abs diff of the
+logits against the source twin's (batch 1, sample by sample, and the whole batch in one
+call where the artifact's batch is dynamic) and the batch-1 latency percentiles.
 """
 
 from __future__ import annotations
@@ -81,6 +82,7 @@ def _refused(raw: dict) -> tuple[str, ...]:
 
 def main(job_path: str) -> int:
     raw, blocker = start(job_path, _refused)
+    from twinbench.export import foreign
     from twinbench.process import guard
     from twinbench.export.formats import RUNTIMES, versions
     from twinbench.export.jobs import ReloadJob, error_text, first_line
@@ -92,8 +94,10 @@ def main(job_path: str) -> int:
         packages += (DISTRIBUTIONS.get(job.keras_backend, job.keras_backend),)
     result: dict = {"runtime_versions": versions(packages)}
     try:
-        measure(job, result)
+        (foreign.measure if job.runtime in foreign.HARNESSES else measure)(job, result)
         result["status"] = "ok"
+    except foreign.HarnessError as e:  # its own line, already without a trace
+        result.update(status="failed", failed_at=e.stage, reason=str(e), error=str(e))
     except Exception as e:  # noqa: BLE001 (a runtime that rejects the artifact is a result)
         result.update(status="failed", reason=first_line(e), error=error_text(e))
     result["foreign_imports_refused"] = list(blocker.attempts)

@@ -134,7 +134,8 @@ def scope_sections(data: RunData, groups: list[agg.Group],
         ]
         sections.append({
             "anchor": _slug(n, "task"), "title": scope_name(key),
-            "tables": tables.scope_tables(gs, [c for c in parity_cells if c.model == model]),
+            "tables": tables.scope_tables(gs, [c for c in parity_cells if c.model == model])
+            + ([tables.portability_table(port)] if port else []),
             "figures": [f for f in figs if f is not None],
             "portability": bool(port),
         })

@@ -8,6 +8,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from twinbench.analysis.aggregate import METRICS, Group, dig, summary
+from twinbench.export.formats import language
 
 HEIGHT = 420
 STATUS_SCORE = {"ok": 1.0, "mismatch": 0.5, "failed": 0.0}
@@ -156,24 +157,30 @@ def flops_chart(groups: list[Group]) -> go.Figure | None:
     return _layout(fig, "Achieved FLOP/s as % of peak", barmode="group")
 
 
+def _port_col(e: dict) -> str:
+    lang = e.get("language") or language(str(e.get("runtime")))
+    return f"{e.get('format')} → {e.get('runtime')} ({lang})"
+
+
 def portability_heatmap(entries: dict[str, list[dict]], title: str) -> go.Figure | None:
-    """stack -> entries; a cell per (stack, format -> runtime): 1 ok, 0.5 mismatch,
-    0 failed, blank where the stack does not offer the format."""
-    cols = list(dict.fromkeys(f"{e.get('format')} → {e.get('runtime')}"
-                              for es in entries.values() for e in es))
+    """stack -> entries; a cell per (stack, format -> runtime (language)): 1 ok, 0.5
+    mismatch, 0 failed, blank where the stack does not offer the format or the runtime was
+    skipped (not installed here)."""
+    cols = list(dict.fromkeys(_port_col(e) for es in entries.values() for e in es))
     if not cols:
         return None
     rows = list(entries)
-    z = [[None] * len(cols) for _ in rows]
+    z: list[list[float | None]] = [[None] * len(cols) for _ in rows]
     text = [[""] * len(cols) for _ in rows]
     for i, stack in enumerate(rows):
         for e in entries[stack]:
-            j = cols.index(f"{e.get('format')} → {e.get('runtime')}")
-            z[i][j] = STATUS_SCORE.get(e.get("status"), 0.0)
+            j = cols.index(_port_col(e))
+            z[i][j] = None if e.get("status") == "skipped" else STATUS_SCORE.get(
+                e.get("status"), 0.0)
             text[i][j] = str(e.get("status"))
     fig = go.Figure(go.Heatmap(z=z, x=cols, y=rows, text=text, texttemplate="%{text}",
                                zmin=0, zmax=1, showscale=False,
                                colorscale=[[0, "#d62728"], [0.5, "#ffbf00"], [1, "#2ca02c"]]))
-    fig.update_xaxes(title_text="format → runtime")
+    fig.update_xaxes(title_text="format → runtime (language)")
     fig.update_yaxes(title_text="source stack")
     return _layout(fig, title)

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from rich.table import Table
 
+from twinbench.export.formats import language
 from twinbench.report.console import safe
 from twinbench.results import Cell, Results
 
-COLUMNS = ("model", "stack", "format", "runtime", "status", "max abs diff", "batch N",
-           "size", "load ms", "b1 p50 ms", "exporter / reason")
+COLUMNS = ("model", "stack", "format", "runtime", "language", "status", "max abs diff",
+           "batch N", "size", "load ms", "b1 p50 ms", "b1 p99 ms", "exporter / reason")
 
 
 def size(n: int | None) -> str:
@@ -20,7 +21,7 @@ def size(n: int | None) -> str:
 
 def _status(e: dict) -> str:
     s = e["status"]
-    colour = {"ok": "green", "mismatch": "yellow"}.get(s, "red")
+    colour = {"ok": "green", "mismatch": "yellow", "skipped": "dim"}.get(s, "red")
     return f"[{colour}]{safe(s)}[/{colour}]" + (f" ({safe(e['stage'])})" if e.get("stage")
                                                 else "")
 
@@ -32,24 +33,29 @@ def _batch_n(e: dict) -> str:
     return f"{b['max_abs_diff']:.1e}" if "max_abs_diff" in b else "[yellow]no[/yellow]"
 
 
+def _ms(lat: dict | None, q: str) -> str:
+    return "-" if not lat or q not in lat else f"{lat[q]:.3f}"
+
+
 def entry_row(c: Cell, e: dict) -> list[str]:
     lat, diff = e.get("latency_b1_ms"), e.get("max_abs_diff")
     note = e.get("reason") or e.get("exporter", "")
-    if e.get("opset"):
+    if e.get("opset") and not e.get("reason"):
         note += f", opset {e['opset']}"
-    return [safe(c.model), safe(c.stack), safe(e["format"]), safe(e["runtime"]), _status(e),
-            "-" if diff is None else f"{diff:.1e}", _batch_n(e), size(e.get("size_bytes")),
+    lang = e.get("language") or language(str(e["runtime"]))  # older JSON: by runtime name
+    return [safe(c.model), safe(c.stack), safe(e["format"]), safe(e["runtime"]), safe(lang),
+            _status(e), "-" if diff is None else f"{diff:.1e}", _batch_n(e),
+            size(e.get("size_bytes")),
             "-" if "load_s" not in e else f"{e['load_s'] * 1e3:,.0f}",
-            "-" if not lat else f"{lat['p50']:.3f}", safe(note)]
+            _ms(lat, "p50"), _ms(lat, "p99"), safe(note)]
 
 
 def source_row(c: Cell) -> list[str]:
     lat = c.metrics.get("latency_b1_ms")
-    what = "-" if not lat else f"{lat['p50']:.3f}"
     note = c.reason or (f"the twin itself, fastest path: {lat['path']}" if lat else "")
-    status = "[green]ok[/green]" if c.status == "ok" else f"[red]{c.status}[/red]"
-    return [safe(c.model), safe(c.stack), "(source)", safe(c.stack), status, "-", "-", "-",
-            "-", what, safe(note)]
+    status = "[green]ok[/green]" if c.status == "ok" else f"[red]{safe(c.status)}[/red]"
+    return [safe(c.model), safe(c.stack), "(source)", safe(c.stack), "Python", status, "-",
+            "-", "-", "-", _ms(lat, "p50"), _ms(lat, "p99"), safe(note)]
 
 
 def export_table(results: Results) -> Table:

@@ -116,6 +116,31 @@ def scope_tables(gs: list[Group], parity_cells: list[Cell]) -> list[dict]:
             parity_table(parity_cells, "Parity of these twins (verify)")]
 
 
+def _num(v: Any, spec: str, scale: float = 1.0) -> str:
+    return format(v * scale, spec) if isinstance(v, (int, float)) else "-"
+
+
+def portability_table(port: dict[str, list[dict]]) -> dict:
+    """stack -> portability entries: one row per (format, runtime), with the runtime's
+    language and its batch-1 latency timed inside that runtime."""
+    from twinbench.export.formats import language
+
+    rows = []
+    for stack, es in port.items():
+        for e in es:
+            lat = e.get("latency_b1_ms") if isinstance(e.get("latency_b1_ms"), dict) else {}
+            rows.append([stack, e.get("format"), e.get("runtime"),
+                         e.get("language") or language(str(e.get("runtime"))), e.get("status"),
+                         _num(e.get("max_abs_diff"), ".1e"), _num(e.get("load_s"), ",.0f", 1e3),
+                         _num(lat.get("p50"), ".3f"), _num(lat.get("p99"), ".3f"),
+                         str(e.get("reason") or "")[:200]])
+    return table("Portability: each artifact reloaded in each runtime", [
+        "stack", "format", "runtime", "language", "status", "max abs diff", "load ms",
+        "b1 p50 ms", "b1 p99 ms", "reason"], rows,
+        "Latency: batch-1 calls timed inside the runtime itself (the JavaScript, Java and "
+        "C++ harnesses time their own calls). skipped: the runtime is not installed here.")
+
+
 def pipelines_table(raw: dict | None) -> dict:
     """pipelines.json: one row per measurement, the columns of `twinbench pipelines`."""
     from twinbench.report.pipelines import rows as pipeline_rows

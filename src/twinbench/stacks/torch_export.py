@@ -57,6 +57,15 @@ def _torch_export(model: torch.nn.Module, x: torch.Tensor, path: Path) -> dict:
     return {"exporter": "torch.export.export (non-strict) + torch.export.save"}
 
 
+def _aoti(model: torch.nn.Module, x: torch.Tensor, path: Path) -> dict:
+    """AOTInductor: the exported program compiled ahead of time to a shared library inside
+    a .pt2 package (needs a C++ compiler here; tens of seconds even for a small twin), which
+    LibTorch runs from C++ without Python (runtimes/cpp)."""
+    ep = torch.export.export(model, (x,), dynamic_shapes=({0: torch.export.Dim("batch")},))
+    torch._inductor.aoti_compile_and_package(ep, package_path=str(path))
+    return {"exporter": "torch.export.export + torch._inductor.aoti_compile_and_package (CPU)"}
+
+
 def _state(model: torch.nn.Module, x: torch.Tensor, path: Path) -> dict:
     torch.save(model.state_dict(), str(path))
     return {"exporter": "torch.save(model.state_dict())"}
@@ -72,7 +81,7 @@ def _litert(model: torch.nn.Module, x: torch.Tensor, path: Path) -> dict:
 EXPORTERS: dict[str, Callable[[torch.nn.Module, torch.Tensor, Path], dict]] = {
     "onnx": _onnx_dynamo, "onnx-torchscript": _onnx_torchscript,
     "torchscript-trace": _trace, "torchscript-script": _script,
-    "torch-export": _torch_export, "torch-state": _state, "litert": _litert,
+    "torch-export": _torch_export, "aoti": _aoti, "torch-state": _state, "litert": _litert,
 }
 
 
