@@ -8,7 +8,9 @@ Only stdlib (and twinbench's stdlib-only process core) is imported at module lev
 
 from __future__ import annotations
 
+import json
 import sys
+from pathlib import Path
 
 from twinbench.process.child import faults, inject_fault, start, write_json_atomic
 
@@ -26,14 +28,27 @@ def _refused(raw: dict) -> tuple[str, ...]:
 
 def main(job_path: str) -> int:
     raw, blocker = start(job_path, _refused)
+    if "batch" in raw:  # several parity probes of one stack (runner.local.run_probe_batch)
+        return max(_one(json.loads(Path(p).read_text()), blocker, k > 0)
+                   for k, p in enumerate(raw["batch"]))
     if raw["mode"] == "full":
         inject_fault(raw, "start")
+    return _one(raw, blocker)
+
+
+def _one(raw: dict, blocker, fresh_session: bool = False) -> int:
+    """Measure one cell and write its result (or its error) beside its job."""
+    import time
+
     from twinbench.cell.measure import measure
     from twinbench.config import CellJob
     from twinbench.process import guard
     from twinbench.stacks import stack_info
 
+    if fresh_session:
+        _clear_sessions()
     info, job = stack_info(raw["stack"]), CellJob.model_validate(raw)
+    t0 = time.perf_counter()
     try:
         result = measure(job, info, fault=lambda where: inject_fault(raw, where))
     except Exception as e:  # the driver records the reason; the traceback goes to stderr
@@ -44,8 +59,18 @@ def main(job_path: str) -> int:
         return 1
     result["settings"]["foreign_imports_refused"] = blocker.attempts
     result["settings"]["foreign_modules_loaded"] = guard.loaded(info.foreign_modules)
+    result["wall_s"] = time.perf_counter() - t0
     write_json_atomic(job.result_path, result)
     return 0
+
+
+def _clear_sessions() -> None:
+    """Between two probes in one process: Keras's global state (name uniquing, graphs) and
+    torch.compile's caches start afresh, as in a new process."""
+    if "keras" in sys.modules:
+        sys.modules["keras"].backend.clear_session()
+    if "torch._dynamo" in sys.modules:
+        sys.modules["torch._dynamo"].reset()
 
 
 def _reason(e: BaseException, info) -> str:

@@ -49,8 +49,9 @@ class LocalExecutor:
 
     name = "local"
 
-    def __init__(self, memory_mb: float | None = None, jobs: int = 1) -> None:
-        self.memory_mb, self.jobs = memory_mb, jobs
+    def __init__(self, memory_mb: float | None = None, jobs: int = 1,
+                 batch_probes: bool = True) -> None:
+        self.memory_mb, self.jobs, self.batch_probes = memory_mb, jobs, batch_probes
 
     def run(self, subs: list[Submission], timeout_s: float,
             on_start: Callable[[Submission], None] = lambda s: None,
@@ -60,6 +61,9 @@ class LocalExecutor:
         from twinbench.runner.local import run_cell
 
         node = node_fingerprint()  # every cell runs on this machine
+        if self.batch_probes and subs and all(s.job.mode == "probe" for s in subs):
+            yield from self._run_probe_batches(subs, timeout_s, on_start, node)
+            return
         if self.jobs > 1:  # no progress: several cells, one bar, hooks off the main thread
             yield from self._run_concurrently(subs, timeout_s, on_start, node)
             return
@@ -92,6 +96,36 @@ class LocalExecutor:
                 done, _ = wait(running, return_when=FIRST_COMPLETED)
                 for f in done:
                     yield running.pop(f), {**f.result(), "node": node}
+        finally:
+            stop.set()
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def _run_probe_batches(self, subs: list[Submission], timeout_s: float,
+                           on_start: Callable[[Submission], None], node: dict,
+                           ) -> Iterator[tuple[Submission, dict]]:
+        """Parity probes, one process per stack for all its model families (untimed:
+        `jobs` such processes at once)."""
+        import threading
+        from concurrent.futures import ThreadPoolExecutor
+
+        from twinbench.runner.local import run_probe_batch
+
+        groups: dict[str, list[Submission]] = {}
+        for s in subs:
+            groups.setdefault(s.job.stack, []).append(s)
+        stop = threading.Event()  # an interrupted driver kills every running batch
+        pool = ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="probes")
+        try:
+            futures = []
+            for group in groups.values():
+                for s in group:
+                    on_start(s)  # in the driver's thread: progress bars are not thread-safe
+                futures.append((group, pool.submit(
+                    run_probe_batch, [s.job for s in group], group[0].info,
+                    [s.cell_dir for s in group], timeout_s, self.memory_mb, stop)))
+            for group, f in futures:
+                for s, raw in zip(group, f.result()):
+                    yield s, {**raw, "node": node}
         finally:
             stop.set()
             pool.shutdown(wait=True, cancel_futures=True)

@@ -66,3 +66,40 @@ def run_cell(job: CellJob, info: StackInfo | None, cell_dir: Path, timeout_s: fl
 def cell_env(info: StackInfo, threads: int, seed: int, device: str = "cpu") -> dict[str, str]:
     """The cell's environment: set before the interpreter starts, so before any import."""
     return process_env(threads, seed, info.keras_backend, device)
+
+
+def run_probe_batch(jobs: list[CellJob], info: StackInfo, cell_dirs: list[Path],
+                    timeout_s: float, memory_mb: float | None = None,
+                    stop: threading.Event | None = None) -> list[dict]:
+    """Several parity probes of one stack in one process, one after another: the framework
+    is imported once instead of once per model family. Probes are untimed, so nothing they
+    check depends on a fresh process; the process clears the framework's session between
+    them. Returns one result (or `failed` record) per job, in order; a probe the process
+    never reached (it crashed on an earlier one) fails with the process's reason."""
+    paths = []
+    for job, cell_dir in zip(jobs, cell_dirs):
+        (cell_dir / "job.json").write_text(job.model_dump_json(indent=2))
+        for stale in (job.result_path, cell_dir / "error.json"):
+            stale.unlink(missing_ok=True)
+        paths.append(str(cell_dir / "job.json"))
+    folder = cell_dirs[0].parent
+    batch = folder / f"probes__{info.name}.json"
+    batch.write_text(json.dumps({"batch": paths, "stack": info.name, "mode": "probe",
+                                 "cpus": list(jobs[0].cpus)}))
+    env = cell_env(info, jobs[0].run.threads, jobs[0].run.seed, jobs[0].run.device)
+    logs = (folder / f"probes__{info.name}.stderr.txt", folder / f"probes__{info.name}.stdout.txt")
+    done = spawn(CELL_ENTRY, batch, env, timeout_s * len(jobs), memory_mb, stop, logs=logs,
+                 what="probe process")
+    return [_batch_result(job, cell_dir, done) for job, cell_dir in zip(jobs, cell_dirs)]
+
+
+def _batch_result(job: CellJob, cell_dir: Path, done) -> dict:
+    if job.result_path.exists():
+        raw = json.loads(job.result_path.read_text())
+        return {**raw, "status": raw.get("status", "ok")}
+    if (cell_dir / "error.json").exists():
+        reason = json.loads((cell_dir / "error.json").read_text())["reason"]
+    else:
+        reason = done.reason or "probe process exited 0 without writing this result"
+    return {"status": "failed", "reason": reason, "wall_s": done.wall_s,
+            "stderr_tail": done.stderr_tail}

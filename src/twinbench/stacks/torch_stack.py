@@ -77,7 +77,10 @@ class TorchStack:
 
     def configure_threads(self, threads: int) -> dict[str, object]:
         torch.set_num_threads(threads)
-        torch.set_num_interop_threads(threads)
+        # Settable once per process, before any parallel work: a second cell in the same
+        # process (parity probes run one after another) finds it set already.
+        if torch.get_num_interop_threads() != threads:
+            torch.set_num_interop_threads(threads)
         return {"torch.num_threads": torch.get_num_threads(),
                 "torch.num_interop_threads": torch.get_num_interop_threads()}
 

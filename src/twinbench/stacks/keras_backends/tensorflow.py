@@ -11,8 +11,12 @@ import tensorflow as tf
 
 def configure_threads(threads: int) -> dict[str, object]:
     # Must run before TensorFlow's first op, or it raises (and the pools keep defaults).
-    tf.config.threading.set_intra_op_parallelism_threads(threads)
-    tf.config.threading.set_inter_op_parallelism_threads(threads)
+    # Settable before the runtime starts only: a second cell in the same process (parity
+    # probes run one after another) finds them set already.
+    if tf.config.threading.get_intra_op_parallelism_threads() != threads:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+    if tf.config.threading.get_inter_op_parallelism_threads() != threads:
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
     return {"tf.intra_op": tf.config.threading.get_intra_op_parallelism_threads(),
             "tf.inter_op": tf.config.threading.get_inter_op_parallelism_threads()}
 

@@ -11,7 +11,8 @@ import torch
 
 def configure_threads(threads: int) -> dict[str, object]:
     torch.set_num_threads(threads)
-    torch.set_num_interop_threads(threads)
+    if torch.get_num_interop_threads() != threads:  # settable once per process
+        torch.set_num_interop_threads(threads)
     return {"torch.num_threads": torch.get_num_threads(),
             "torch.num_interop_threads": torch.get_num_interop_threads()}
 
