@@ -146,7 +146,7 @@ def test_resume_refuses_the_flags_it_would_ignore(tmp_path):
                                  "--epochs", "3", "--no-loadgen"))
     assert "drop --epochs, --loadgen/--no-loadgen" in line
     res = invoke("run", "--resume", run_id, "--db", str(store.path), "--dry-run")
-    assert res.exit_code == 0 and res.output.startswith("plan: 1 cells")
+    assert res.exit_code == 0 and res.output.startswith("plan: 1 timed cells")
 
 
 def test_resume_hint_names_the_db_unless_it_is_the_builtin_one(tmp_path, monkeypatch):

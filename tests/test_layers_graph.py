@@ -21,7 +21,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("twinbench.process",),  # one core for every spawned measurement
     # what runs inside a measurement process
     ("twinbench.cell", "twinbench.parity", "twinbench.export", "twinbench.pipelines"),
-    ("twinbench.plan", "twinbench.runfolder", "twinbench.environment"),
+    ("twinbench.plan", "twinbench.runfolder", "twinbench.environment", "twinbench.estimate"),
     # the drivers
     ("twinbench.runner", "twinbench.api", "twinbench.api_export", "twinbench.export.spawn",
      "twinbench.pipelines.api", "twinbench.store.importer"),
@@ -61,8 +61,10 @@ def imports(mods: dict[str, Path], package: str) -> dict[str, set[str]]:
 
 
 def layer(name: str, layers: list[tuple[str, ...]]) -> int:
+    """The layer of the most specific prefix that names `name`; the package itself (a
+    prefix without a dot) names only its own top module, so a new module must be placed."""
     best = max(((len(p), i) for i, ps in enumerate(layers) for p in ps
-                if name == p or name.startswith(p + ".")), default=None)
+                if name == p or ("." in p and name.startswith(p + "."))), default=None)
     if best is None:
         raise AssertionError(f"{name} is in no layer: add it to LAYERS")
     return best[1]
@@ -131,4 +133,6 @@ def test_the_checks_fail_on_a_circle_and_an_upward_import(tmp_path):
     e = imports(modules(pkg, "pkg"), "pkg")
     assert cycles(e) == [["pkg.low.a", "pkg.low.b"]]
     contract = [("pkg.low",), ("pkg.high", "pkg")]
+    with pytest.raises(AssertionError, match="pkg.new is in no layer"):
+        layer("pkg.new", contract)
     assert violations(e, contract) == ["pkg.low.c (layer 0) imports pkg.high (layer 1)"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Optional
 
@@ -150,16 +151,37 @@ def _run(options: dict, db: Optional[Path], resume: Optional[str], dry_run: bool
     check_out_dir(planned.out_dir)
     if dry_run:
         _check_folder(planned, options["force"])
-        console.print(f"plan: {len(planned.cells)} cells -> {safe(planned.out_dir)}",
-                      highlight=False)
+        console.print(safe(_plan_line(planned, store, db)), highlight=False)
         return
     store = store or _open_store(db)
+    console.print(safe(_plan_line(planned, store, db)), highlight=False)
+    t0 = time.monotonic()
     results = _execute(planned, store, options["force"])
     _print_results(results)
+    console.print(f"run wall time: {_minutes(time.monotonic() - t0)}", highlight=False)
     console.print(f"results: {safe(planned.out_dir / 'results.json')}  (run id "
                   f"{safe(planned.run_id)}, history {safe(store.path)})")
     _report_after_run(planned.out_dir)
     _exit_if_not_ok(results)
+
+
+def _plan_line(planned, store, db: Optional[Path]) -> str:
+    """What will run and how long it should take (estimate.plan_line). A dry run reads the
+    history only where it exists: it creates nothing."""
+    from twinbench.estimate import plan_line
+    from twinbench.store import Store, default_db_path
+
+    if store is None:
+        path = db or default_db_path()
+        try:
+            store = Store(path) if Path(path).is_file() else None
+        except Exception:  # noqa: BLE001 - an unreadable history only loses the estimate's basis
+            store = None
+    return plan_line(planned, store)
+
+
+def _minutes(seconds: float) -> str:
+    return f"{int(seconds // 60)} min {seconds % 60:.0f} s ({seconds:.0f} s)"
 
 
 def _exit_if_not_ok(results) -> None:

@@ -98,12 +98,20 @@ def list_stacks(fmt: Format = format_option()) -> None:
 
 @app.command("pipelines")
 def pipelines_cmd(
-    tasks: str = typer.Option("digits,text", help="Tasks, comma-separated (digits, text)."),
-    stacks: str = typer.Option("all", help="Stacks the pipelines feed, comma-separated."),
-    pipelines: str = typer.Option("all", help="Pipelines, comma-separated: numpy, "
-                                  "torch-dataloader-0, torch-dataloader-2, tf-data, "
-                                  "keras-pydataset-0, keras-pydataset-2, "
-                                  "keras-layers-outside, keras-layers-inside."),
+    tasks: Optional[str] = typer.Option(None, help="Tasks, comma-separated (digits, text) "
+                                        "\\[default: digits; --full: digits,text]."),
+    stacks: Optional[str] = typer.Option(None, help="Stacks the pipelines feed, "
+                                         "comma-separated \\[default: torch, "
+                                         "keras-tensorflow, keras-jax; --full: all]."),
+    pipelines: Optional[str] = typer.Option(None, help="Pipelines, comma-separated: numpy, "
+                                            "torch-dataloader-0, torch-dataloader-2, tf-data, "
+                                            "keras-pydataset-0, keras-pydataset-2, "
+                                            "keras-layers-outside, keras-layers-inside "
+                                            "\\[default: numpy, torch-dataloader-0, tf-data, "
+                                            "keras-pydataset-0; --full: all]."),
+    full: bool = typer.Option(False, "--full", help="The full plan: both tasks, every "
+                              "pipeline, every stack (over 60 processes, about 18 min on 2 "
+                              "cores)."),
     measure: str = typer.Option("both", help="pipeline (alone), train (feeding each "
                                 "stack) or both."),
     epochs: int = typer.Option(2, help="Training epochs per stack x pipeline."),
@@ -120,11 +128,14 @@ def pipelines_cmd(
     """Measure the input pipelines (the same transforms in numpy, torch DataLoader, tf.data,
     Keras PyDataset and Keras layers): alone, and feeding each stack's training step."""
     require_linux()
+    from twinbench.estimate import pipelines_line
     from twinbench.pipelines.api import PipelineConfig, output_dir, plan
     from twinbench.pipelines.api import run as run_pipelines
     from twinbench.report.pipelines import table
 
-    kwargs = {"tasks": names("--tasks", tasks), "stacks": names("--stacks", stacks),
+    kwargs = {"full": full,
+              "tasks": names("--tasks", tasks),
+              "stacks": names("--stacks", stacks),
               "pipelines": names("--pipelines", pipelines),
               "measure": measure, "epochs": epochs, "pipeline_epochs": pipeline_epochs,
               "warmup_epochs": warmup_epochs, "batch_size": batch_size, "samples": samples,
@@ -133,9 +144,13 @@ def pipelines_cmd(
         kwargs["threads"] = threads
     with handled(writes=True):
         config = PipelineConfig(**kwargs)
-        plan(config)  # validates names before anything starts
+        todo, _ = plan(config)  # validates names before anything starts
         if out is not None:
             check_out_dir(out)
+        alone = sum(m.stack is None for m in todo)
+        console.print(safe(pipelines_line(alone, len(todo) - alone,
+                                          str(out or "runs/pipelines-<id>"), config.full)),
+                      highlight=False)
         with _progress() as p:
             results = run_pipelines(config, events=_progress_events(p))
     console.print(table(results))

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from twinbench import environment
 from twinbench.errors import TwinbenchError
@@ -28,13 +28,24 @@ IMAGE_AUGMENT = {"digits": {"pad": 2, "flip": False}}
 ALONE = "-"  # the `stack` of a pipeline-alone measurement
 
 
+# The default plan: one task, each framework's main pipeline (and numpy's), feeding one
+# stack per backend: 4 pipelines alone and 8 training measurements (the full plan was
+# more than 60 processes and took 1,090 s on the 2-core machine, measured). `--full` gives
+# every task, pipeline and stack.
+QUICK_PLAN = {"tasks": ("digits",), "stacks": ("torch", "keras-tensorflow", "keras-jax"),
+              "pipelines": ("numpy", "torch-dataloader-0", "tf-data", "keras-pydataset-0")}
+FULL_PLAN = {"tasks": ("digits", "text"), "stacks": (), "pipelines": ()}  # (): every one
+
+
 class PipelineConfig(BaseModel):
-    """Every knob of a pipelines run; written into pipelines.json."""
+    """Every knob of a pipelines run; written into pipelines.json. Tasks, stacks and
+    pipelines not given come from the quick plan, or with `full` from the full one."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
-    tasks: tuple[str, ...] = ("digits", "text")
-    stacks: tuple[str, ...] = ()  # empty: every stack
-    pipelines: tuple[str, ...] = ()  # empty: every pipeline
+    full: bool = False
+    tasks: tuple[str, ...] = ()
+    stacks: tuple[str, ...] = ()  # empty after defaults: every stack
+    pipelines: tuple[str, ...] = ()  # empty after defaults: every pipeline
     measure: Literal["both", "pipeline", "train"] = "both"
     seed: int = Field(0, ge=0, le=MAX_SEED)
     threads: int = Field(default_factory=lambda: len(available_cpus()), ge=1)
@@ -47,6 +58,14 @@ class PipelineConfig(BaseModel):
     out: Path | None = None
     cell_timeout_s: float = Field(900.0, gt=0)
     optimizer: OptimizerConfig = OptimizerConfig()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _plan_defaults(cls, data: object) -> object:
+        if not isinstance(data, dict):
+            return data
+        defaults = FULL_PLAN if data.get("full") else QUICK_PLAN
+        return {**data, **{k: v for k, v in defaults.items() if not data.get(k)}}
 
 
 @dataclass(frozen=True)

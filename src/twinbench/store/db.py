@@ -227,6 +227,19 @@ class Store:
                                "ORDER BY id", (run_id, phase)).fetchall()
         return [json.loads(r[0]) for r in rows]
 
+    def cell_walls(self) -> list[dict]:
+        """Every ok cell's wall time with what it depends on most (for estimates): phase,
+        task, data set, model, stack, epochs, batch size, threads."""
+        rows = self.db.execute(
+            "SELECT phase, task, dataset, model, stack, wall_s, "
+            "json_extract(data, '$.settings.epochs'), "
+            "json_extract(data, '$.settings.batch_size'), "
+            "json_extract(data, '$.settings.threads') FROM cells "
+            "WHERE status = 'ok' AND wall_s IS NOT NULL").fetchall()
+        keys = ("phase", "task", "dataset", "model", "stack", "wall_s", "epochs",
+                "batch_size", "threads")
+        return [dict(zip(keys, r)) for r in rows]
+
     def done_keys(self, run_id: str, phase: str) -> set[tuple]:
         """(task, dataset, model, stack, repeat) of the cells a resume must not rerun."""
         marks = ",".join("?" * len(FINAL))

@@ -1,0 +1,116 @@
+"""How long a plan will take, said before it starts. Per cell: the median wall time of the
+same cell in this machine's history (task, data set, model, stack, phase, epochs, batch
+size and threads all equal), else the figure measured for its stack on the reference
+machine, scaled by its epochs. Framework-free."""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass
+
+from twinbench.models import spec_module
+from twinbench.plan import Plan
+from twinbench.results import CellKey
+from twinbench.store.db import Store
+
+# Seconds per cell on the 2-core reference machine (the quick suite: digits/cnn 10 epochs,
+# synthetic-sentiment/bilstm 3 epochs; 1 thread pool of 2; measured by `make run`, see
+# REFERENCE_SOURCE): (phase, stack, kind) -> (seconds, epochs). A probe's time does not
+# depend on epochs. Process start, import and the report are inside these figures.
+REFERENCE_SOURCE = "make run (quick suite, 1 repeat) on the 2-core machine, 2026-11-30"
+REFERENCE: dict[tuple[str, str, str], tuple[float, int]] = {}
+OVERHEAD_S = 10.0  # data preparation and the report, per run (measured alongside)
+UNKNOWN_CELL_S = 30.0  # a stack/kind the reference never measured (named in the line)
+
+
+@dataclass(frozen=True)
+class Estimate:
+    seconds: float
+    cells: int
+    from_history: int  # cells whose figure is this machine's own past median
+    unknown: int  # cells with no figure at all (counted at UNKNOWN_CELL_S)
+
+    def text(self) -> str:
+        minutes = self.seconds / 60
+        when = f"about {minutes:.0f} min" if minutes >= 1.5 else f"about {self.seconds:.0f} s"
+        basis = (f"{self.from_history} of {self.cells} cells from this machine's history, "
+                 f"the rest from the reference machine" if self.from_history
+                 else "from the reference machine's figures; this machine has no history yet")
+        return f"estimate {when} ({basis})"
+
+
+def _history(store: Store | None) -> dict[tuple, list[float]]:
+    out: dict[tuple, list[float]] = {}
+    for r in (store.cell_walls() if store is not None else []):
+        key = (r["phase"], r["task"], r["dataset"], r["model"], r["stack"].partition("#")[0],
+               r["epochs"], r["batch_size"], r["threads"])
+        out.setdefault(key, []).append(float(r["wall_s"]))
+    return out
+
+
+def _reference(phase: str, key: CellKey, epochs: int) -> float | None:
+    kind = spec_module(key.model).KIND
+    ref = REFERENCE.get((phase, key.stack.partition("#")[0], kind))
+    if ref is None:
+        return None
+    seconds, ref_epochs = ref
+    return seconds if phase == "probe" else seconds * epochs / ref_epochs
+
+
+def estimate(p: Plan, store: Store | None, epochs_of, batch_of) -> Estimate:
+    """`epochs_of(task)` and `batch_of(task)`: the epochs and batch size a task's cells
+    run with (the plan's config over the task's defaults)."""
+    hist = _history(store)
+    total, known, unknown = OVERHEAD_S, 0, 0
+    cells = [("probe", k) for k in p.probe_cells()] + [("full", k) for k in p.cells]
+    for phase, k in cells:
+        e = epochs_of(k.task) if phase == "full" else None
+        past = hist.get((phase, k.task, k.dataset, k.model, k.stack.partition("#")[0],
+                         e, batch_of(k.task) if phase == "full" else None,
+                         p.config.threads if phase == "full" else None))
+        if phase == "probe":  # a probe's figure does not depend on epochs or batch
+            past = past or _probe_history(hist, k)
+        if past:
+            total, known = total + statistics.median(past), known + 1
+            continue
+        ref = _reference(phase, k, e or 1)
+        unknown += ref is None
+        total += ref if ref is not None else UNKNOWN_CELL_S
+    return Estimate(total, len(cells), known, unknown)
+
+
+def _probe_history(hist: dict[tuple, list[float]], k: CellKey) -> list[float]:
+    return [w for key, ws in hist.items() if key[0] == "probe" and key[1:5] ==
+            (k.task, k.dataset, k.model, k.stack.partition("#")[0]) for w in ws]
+
+
+def plan_line(p: Plan, store: Store | None) -> str:
+    """The line every run prints before it starts: what it will run, how long that should
+    take, and which flags narrow it."""
+    from twinbench.plan import task_info
+
+    cfg = p.config
+    tasks = list(dict.fromkeys(k.task for k in p.cells))
+    stacks = list(dict.fromkeys(k.stack for k in p.cells))
+    est = estimate(p, store,
+                   lambda t: cfg.epochs or task_info(cfg, t).epochs,
+                   lambda t: cfg.batch_size or task_info(cfg, t).batch_size)
+    return (f"plan: {len(p.cells)} timed cells and {len(p.probe_cells())} parity probes "
+            f"({len(tasks)} task(s) x {len(stacks)} stack(s) x {cfg.repeats} repeat(s)) -> "
+            f"{p.out_dir}; {est.text()}; narrow it with --tasks, --stacks, --repeats or "
+            f"--epochs")
+
+
+# Seconds per pipeline measurement (a process that imports its frameworks, builds the
+# pipeline and runs its epochs) on the reference machine, from `twinbench pipelines`
+# (REFERENCE_SOURCE): alone, and feeding a stack's training.
+PIPELINE_S = {"alone": 10.0, "train": 15.0}
+
+
+def pipelines_line(n_alone: int, n_train: int, out: str, full: bool) -> str:
+    seconds = n_alone * PIPELINE_S["alone"] + n_train * PIPELINE_S["train"]
+    narrow = ("narrow it with --tasks, --stacks or --pipelines" if full else
+              "--full runs every task, pipeline and stack (over 60 processes)")
+    return (f"plan: {n_alone + n_train} measurements ({n_alone} pipelines alone, {n_train} "
+            f"feeding a stack's training) -> {out}; estimate about {seconds / 60:.1f} min "
+            f"(from the reference machine); {narrow}")
