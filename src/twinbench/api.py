@@ -15,15 +15,10 @@ from typing import Any, Callable, Iterator
 
 from twinbench import environment
 from twinbench.config import CellJob, RunConfig
-from twinbench.parity.verdict import REFERENCE_STACK, attach_parity, check_parity  # noqa: F401
-from twinbench.results import Cell, Results
-from twinbench.results import CellKey
-from twinbench.runner.executor import Executor, LocalExecutor, Submission
-from twinbench.runner.prepare import new_results, prepare_data, skipped_cell  # noqa: F401
-from twinbench.stacks import stack_info
-from twinbench.store.db import FINAL, Recorder, Store, default_db_path, one_line
-# The API's names, defined in their layers (errors, plan, results, runfolder), stay here.
+
+# The API's names, each defined in its own layer, are offered here too.
 from twinbench.errors import Interrupted, TwinbenchError  # noqa: F401
+from twinbench.parity.verdict import REFERENCE_STACK, attach_parity, check_parity  # noqa: F401
 from twinbench.plan import (  # noqa: F401
     Events,
     Plan,
@@ -35,13 +30,18 @@ from twinbench.plan import (  # noqa: F401
     task_info,
     task_models,
 )
-from twinbench.results import cell_key  # noqa: F401
+from twinbench.results import Cell, CellKey, Results, cell_key  # noqa: F401
 from twinbench.runfolder import (  # noqa: F401
     LOCK_FILE,
     check_folder,
     folder_owner,
     run_folder,
 )
+from twinbench.runner.executor import Executor, LocalExecutor, Submission
+from twinbench.runner.prepare import new_results, prepare_data, skipped_cell  # noqa: F401
+from twinbench.stacks import stack_info
+from twinbench.store.db import FINAL, Recorder, Store, default_db_path, one_line
+
 
 def submission(p: Plan, cell: CellKey, data: dict[str, Path], mode: str, level: str,
                folder: str) -> Submission:
