@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from twinbench import environment
+from twinbench.byo import plan as byo_plan
 from twinbench.config import CellJob, RunConfig, available_cpus
 from twinbench.data.download import DataError
 from twinbench.data.registry import TASKS, load_dataset, resolve_dataset, resolve_tasks
@@ -76,7 +77,18 @@ def _validated(fn: Callable, names: list[str]) -> list[str]:
 
 def task_info(config: RunConfig, task: str) -> TaskInfo:
     """A task's definition: the run's suite's when it has one, else the built-in one."""
+    if config.data is not None and task == byo_plan.CUSTOM_TASK:
+        return byo_plan.task_info(config)  # --data: the user's own
     return config.suite.task(task).info() if config.suite is not None else TASKS[task]
+
+
+@contextmanager
+def _byo_input() -> Iterator[None]:
+    """A bad --model or --data is bad input: the same one-line TwinbenchError."""
+    try:
+        yield
+    except byo_plan.ByoError as e:
+        raise TwinbenchError(str(e)) from None
 
 
 def _task_names(config: RunConfig) -> list[str]:
@@ -93,7 +105,15 @@ def _task_names(config: RunConfig) -> list[str]:
 
 
 def task_models(config: RunConfig) -> list[tuple[str, str, str]]:
-    """(task, dataset, model) for every task, with --dataset and --models applied."""
+    """(task, dataset, model) for every task, with --dataset and --models applied; with
+    --model / --data, the user's model and data (twinbench.byo.plan)."""
+    if config.model or config.data:
+        with _byo_input():
+            return byo_plan.task_models(config, _builtin_task_models)
+    return _builtin_task_models(config)
+
+
+def _builtin_task_models(config: RunConfig) -> list[tuple[str, str, str]]:
     out = []
     models = _validated(resolve_models, list(config.models)) if config.models else []
     for task in _task_names(config):
@@ -164,11 +184,16 @@ def prepare_data(p: Plan) -> dict[str, Path]:
     (p.out_dir / "data").mkdir(parents=True, exist_ok=True)
     for dataset in dict.fromkeys(key[1] for key in p.cells):
         try:
-            data = load_dataset(dataset, p.config.seed, p.config.data_dir, p.config.holdout)
+            with _byo_input():
+                data = (byo_plan.load_data(p.config) if p.config.data is not None else
+                        load_dataset(dataset, p.config.seed, p.config.data_dir,
+                                     p.config.holdout))
         except DataError as e:
             raise TwinbenchError(str(e)) from None
         paths[dataset] = p.out_dir / "data" / f"{dataset}.npz"
         data.save(paths[dataset])
+    with _byo_input():  # the user's model, read on each data set in its own process
+        byo_plan.inspect_models(p, paths)
     return paths
 
 
@@ -184,16 +209,26 @@ def submission(p: Plan, cell: CellKey, data: dict[str, Path], mode: str, level: 
     run = p.config.model_copy(update={"epochs": p.config.epochs or info.epochs,
                                       "batch_size": p.config.batch_size or info.batch_size,
                                       "seed": p.config.seed + repeat})
+    byo = byo_plan.is_byo(p.config, model)  # a user's model: every parity check, always
     job = CellJob(task=task, dataset=dataset, model=model, stack=stack, run=run,
                   data_path=data[dataset].resolve(), cpus=p.cpus, spawn_wall=time.time(),
                   result_path=(cell_dir / "result.json").resolve(),
                   parity_path=(cell_dir / "probe.npz").resolve(), repeat=repeat, mode=mode,
-                  parity_level=level,
+                  parity_level="full" if byo else level,
+                  byo=byo_plan.record_dir(p.out_dir, model, dataset).resolve() if byo else None,
                   # --target-accuracy overrides the task's (suite) target
                   target_accuracy=p.config.target_accuracy or info.target_accuracy,
                   target_source=("--target-accuracy" if p.config.target_accuracy
                                  else info.target_source))
     return Submission(cell, job, stack_info(stack), cell_dir)
+
+
+def _no_twin(p: Plan, key: CellKey) -> Cell | None:
+    """A user's model with no twin in this stack's framework: skipped, with the reason."""
+    why = byo_plan.skip_reason(p, key, stack_info(key[3]).framework)
+    if why is None:
+        return None
+    return Cell(task=key[0], model=key[2], stack=key[3], status="skipped", reason=why)
 
 
 def make_executor(config: RunConfig, mode: str = "full") -> Executor:
@@ -211,6 +246,14 @@ def to_cell(key: CellKey, raw: dict) -> Cell:
     return Cell(task=task, dataset=dataset, model=model, stack=stack, repeat=repeat, **raw)
 
 
+def _tolerances(model: str) -> dict | None:
+    """A family's own PARITY_TOLERANCES; a user's model has the defaults."""
+    from twinbench.models import families
+
+    return getattr(spec_module(model), "PARITY_TOLERANCES", None) \
+        if model in families() else None
+
+
 def check_parity(cells: list[Cell]) -> None:
     """Compare every probed cell with the reference stack's probe of the same model."""
     for key in {(c.task, c.dataset, c.model) for c in cells}:
@@ -224,7 +267,7 @@ def check_parity(cells: list[Cell]) -> None:
             checks = {"param_count": {"value": abs(c.params - ref.params), "tolerance": 0,
                                       "pass": c.params == ref.params},
                       **compare(load_probe(Path(c.parity["probe_path"])), ref_probe,
-                                getattr(spec_module(c.model), "PARITY_TOLERANCES", None))}
+                                _tolerances(c.model))}
             c.parity.update({"reference": ref.stack, "checks": checks,
                              "pass": all(v["pass"] for v in checks.values()),
                              "failure": first_failure(checks)})
@@ -240,7 +283,7 @@ def _execute_all(p: Plan, keys: list[CellKey], events: Events, data: dict[str, P
     cells = dict(done)
     subs = []
     for key in todo:
-        skipped = skipped_cell(key[0], key[3], key[2])
+        skipped = skipped_cell(key[0], key[3], key[2]) or _no_twin(p, key)
         if skipped:
             skipped.dataset, skipped.repeat = key[1], key[4]
             cells[key] = skipped
@@ -299,7 +342,9 @@ def attach_parity(c: Cell, probes: list[Cell]) -> None:
     if probe.status != "ok":
         c.parity = {"pass": False, "failure": f"parity probe {probe.status}: {probe.reason}"}
     else:
-        c.parity = {**probe.parity, "checks_run": list(QUICK_CHECKS)}
+        full = probe.parity.get("parity_level") == "full"  # a user's model: every check
+        c.parity = {**probe.parity, "checks_run": list(probe.parity.get("checks", {}))
+                    if full else list(QUICK_CHECKS)}
     if not c.parity.get("pass", False):
         c.status, c.reason = "unverified", c.parity["failure"]
 

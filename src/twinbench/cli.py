@@ -159,6 +159,16 @@ def run(
                                          "stacks` \\[default: all, or the suite's]."),
     models: Optional[str] = typer.Option(None, help="Model families, comma-separated "
                                          "\\[default: each task's own]."),
+    model: Optional[str] = typer.Option(None, "--model", help="Your own model: "
+                                        "path/model.py:NAME (a function returning a Keras "
+                                        "model or an nn.Module, or an nn.Module class) or "
+                                        "path/model.keras."),
+    data: Optional[Path] = typer.Option(None, "--data", help="Your own data: file.npz "
+                                        "(x_train, y_train, x_test, y_test; or x, y with "
+                                        "--holdout), an image folder (a subfolder per "
+                                        "class) or file.csv/.tsv (text, label)."),
+    image_size: Optional[int] = typer.Option(None, help="--data image folder: resize to "
+                                             "this many pixels square \\[default: 32]."),
     dataset: Optional[str] = typer.Option(None, help="Data set for the tasks \\[default: each "
                                           "task's own]: digits, synthetic-sentiment, "
                                           "sms-spam, ag-news, trec, imdb, mnist, "
@@ -217,7 +227,8 @@ def run_config_kwargs(o: dict) -> dict:
               latency_budget_s=o["latency_budget"], wait_quiet_s=o["wait_quiet"])
     for k in ("dataset", "data_dir", "holdout", "epochs", "batch_size", "seed",
               "target_accuracy", "out", "cell_memory_mb", "probe_jobs", "latency_calls",
-              "latency_bound_ms", "loadgen", "device", "executor", "ray_address", "export"):
+              "latency_bound_ms", "loadgen", "device", "executor", "ray_address", "export",
+              "model", "data", "image_size"):
         kw[k] = o[k]
     given = dict(tasks=split(o["tasks"]), stacks=split(o["stacks"]), threads=o["threads"],
                  repeats=o["repeats"])

@@ -39,7 +39,7 @@ def inference_copy(stack) -> keras.Model:
     from twinbench.stacks.keras_stack import load_canonical
 
     copy = stack.family.build(stack.spec, stack.seed)
-    load_canonical(copy, stack.export_weights())
+    load_canonical(copy, stack.export_weights(), stack.names)
     return copy
 
 

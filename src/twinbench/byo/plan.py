@@ -1,0 +1,149 @@
+"""The driver's side of `--model` and `--data` (framework-free): the cells they add to a
+plan, the data they prepare, the inspection of the model in its own process, and which
+stacks a model without a twin skips. Called from a few small hooks in twinbench.api."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+from twinbench.byo.record import ByoRecord, load_record, record_dir
+from twinbench.byo.source import ByoError, ModelSource, parse_model
+
+CUSTOM_TASK = "custom"  # the task of a run on --data
+DEFAULT_FAMILY = {"image": "cnn", "text": "bilstm"}  # --data without --model
+INSPECT_TIMEOUT_S = 600.0
+Triple = tuple[str, str, str]
+
+
+def model_name(src: ModelSource) -> str:
+    """The model's name in the run: NAME (or the .keras file's stem), never a built-in
+    family's name (its code would be shown as this model's)."""
+    from twinbench.models import FAMILIES
+
+    name = "".join(c if c.isalnum() or c in "_-" else "_" for c in src.name) or "model"
+    return f"{name}-byo" if name in FAMILIES else name
+
+
+def source(config: Any) -> ModelSource | None:
+    return parse_model(config.model) if config.model else None
+
+
+def task_models(config: Any, builtin: Callable[[Any], list[Triple]]) -> list[Triple]:
+    """(task, dataset, model) of a run with --model and/or --data. `builtin`: the plan's
+    own expansion of tasks and families (for --model on built-in data)."""
+    from twinbench.byo.data import data_kind, data_name
+
+    src = source(config)
+    if config.data is None:  # the user's model on the tasks' data (default: digits)
+        tasks = config.tasks if config.tasks != ("quick",) else ("digits",)
+        base = builtin(config.model_copy(update={"models": (), "tasks": tasks}))
+        return list(dict.fromkeys((t, d, model_name(src)) for t, d, _ in base))
+    path = Path(config.data).expanduser()
+    if not path.exists():
+        raise ByoError(f"--data {path}: no such file or folder")
+    kind = data_kind(path)
+    models = [model_name(src)] if src else list(config.models) or [DEFAULT_FAMILY[kind]]
+    return [(CUSTOM_TASK, data_name(path), m) for m in models]
+
+
+def task_info(config: Any) -> Any:
+    """The TaskInfo of --data: its kind, 3 epochs and batch 32 unless given."""
+    from twinbench.byo.data import data_kind, data_name
+    from twinbench.data.registry import TaskInfo
+
+    path = Path(config.data).expanduser()
+    kind = data_kind(path)
+    return TaskInfo(CUSTOM_TASK, kind, data_name(path), DEFAULT_FAMILY[kind], epochs=3,
+                    batch_size=32)
+
+
+def load_data(config: Any) -> Any:
+    from twinbench.byo.data import load_user_data
+
+    return load_user_data(Path(config.data), config.seed, config.holdout, config.image_size)
+
+
+def is_byo(config: Any, model: str) -> bool:
+    src = source(config)
+    return src is not None and model == model_name(src)
+
+
+def inspect_models(p: Any, data_paths: dict[str, Path]) -> None:
+    """Inspect the user's model on each data set of the plan (in a child process): the
+    records every cell of it reads. Raises ByoError (one line) on a bad model."""
+    src = source(p.config)
+    if src is None:
+        return
+    seeds = [p.config.seed + r for r in range(p.config.repeats)]
+    pairs = dict.fromkeys((key[2], key[1]) for key in p.cells if is_byo(p.config, key[2]))
+    for model, dataset in pairs:
+        folder = record_dir(p.out_dir, model, dataset)
+        folder.mkdir(parents=True, exist_ok=True)
+        job = {"source": src.record(), "name": model, "out_dir": str(folder.resolve()),
+               "data_path": str(Path(data_paths[dataset]).resolve()), "seeds": seeds}
+        run_inspection(folder, job, p.config.threads)
+
+
+def _inspection_env(threads: int) -> dict[str, str]:
+    """Keras reads the model on the first installed backend (JAX first: it imports
+    fastest); the threads are the run's."""
+    from twinbench.runner.local import process_env, tied_to_parent
+    from twinbench.stacks import module_version
+
+    backend = next((b for b in ("jax", "tensorflow", "torch") if module_version(b)), None)
+    return tied_to_parent(process_env(threads, 0, backend))
+
+
+def run_inspection(folder: Path, job: dict, threads: int) -> None:
+    job_path = folder / "inspect.json"
+    job_path.write_text(json.dumps(job, indent=2))
+    (folder / "error.json").unlink(missing_ok=True)
+    with open(folder / "stderr.txt", "wb") as err:
+        try:
+            proc = subprocess.run([sys.executable, "-m", "twinbench.byo.inspect",
+                                   str(job_path)], env=_inspection_env(threads), stderr=err,
+                                  stdout=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
+                                  timeout=INSPECT_TIMEOUT_S, check=False)
+        except subprocess.TimeoutExpired:
+            raise ByoError(f"--model {job['source']['spec']}: reading it took over "
+                           f"{INSPECT_TIMEOUT_S:.0f} s") from None
+    if proc.returncode != 0:
+        error = folder / "error.json"
+        if error.exists():
+            raise ByoError(json.loads(error.read_text())["reason"])
+        tail = (folder / "stderr.txt").read_text(errors="replace").strip().splitlines()
+        raise ByoError(f"--model {job['source']['spec']}: reading it failed "
+                       f"({tail[-1][:200] if tail else f'exit code {proc.returncode}'}; "
+                       f"see {folder / 'stderr.txt'})")
+
+
+def record_for(p: Any, key: tuple) -> ByoRecord | None:
+    if not is_byo(p.config, key[2]):
+        return None
+    return load_record(record_dir(p.out_dir, key[2], key[1]))
+
+
+def skip_reason(p: Any, key: tuple, framework: str) -> str | None:
+    """Why a stack of `framework` cannot run this cell's model: it has no twin there."""
+    rec = record_for(p, key)
+    if rec is None or rec.native(framework) or rec.twin_file is not None:
+        return None
+    return rec.refusal
+
+
+def cell_settings(job: Any, framework: str) -> dict:
+    """What a cell of a user's model records about it (settings.byo)."""
+    if job.byo is None:
+        return {}
+    rec = load_record(job.byo)
+    runs = "the user's own model" if rec.native(framework) else \
+        f"the generated {rec.twin_framework} twin ({rec.twin_file})"
+    return {"byo": {"source": rec.source, "framework": rec.framework, "runs": runs,
+                    "head": rec.head, "folded_lstm_biases": rec.folded,
+                    "padding_invariance": "checked" if rec.masks_padding else
+                    "not claimed (no Embedding(mask_zero=True))"}}
+
