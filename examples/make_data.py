@@ -1,6 +1,7 @@
 """Write the example data sets, offline: digits.npz (scikit-learn's bundled handwritten
-digits at 28x28, split 80/20) and sentiment.csv (twinbench's seeded synthetic sentiment
-texts, a header row, text and label columns).
+digits at 28x28, split 80/20), sentiment.csv (twinbench's seeded synthetic sentiment
+texts: a header row, text and label columns) and sentiment.npz (the same texts as token
+ids, 64 per text: long enough for the text classifier's two strided Conv1D).
 
     python examples/make_data.py [OUT_DIR]
 """
@@ -12,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from twinbench.data.digits import load_digits
-from twinbench.data.text_sets import load_synthetic
+from twinbench.data.text_sets import load_synthetic, to_dataset
 
 
 def main(out: Path) -> None:
@@ -27,7 +28,10 @@ def main(out: Path) -> None:
         rows = list(zip(raw.train_texts, raw.train_labels)) + \
             list(zip(raw.test_texts, raw.test_labels))
         w.writerows((t, int(y)) for t, y in rows)
-    print(f"wrote {out / 'digits.npz'} and {out / 'sentiment.csv'}")
+    ids = to_dataset("sentiment", raw, seed=0, length=64, holdout=None)
+    np.savez_compressed(out / "sentiment.npz", x_train=ids.x_train, y_train=ids.y_train,
+                        x_test=ids.x_test, y_test=ids.y_test)
+    print(f"wrote digits.npz, sentiment.csv and sentiment.npz in {out}")
 
 
 if __name__ == "__main__":

@@ -31,16 +31,6 @@ def data_name(path: Path) -> str:
     return re.sub(r"[^a-z0-9]+", "-", Path(path).name.lower()).strip("-") or "data"
 
 
-def data_kind(path: Path) -> str:
-    """"image" or "text", from the path alone (an .npz: from its x arrays' rank)."""
-    path = Path(path)
-    if path.is_dir():
-        return "image"
-    if path.suffix.lower() in (".csv", ".tsv"):
-        return "text"
-    return "text" if len(_npz_arrays(path)[0][0].shape) == 2 else "image"
-
-
 def _npz_arrays(path: Path) -> tuple[tuple[np.ndarray, ...], str]:
     """(x_train, y_train, x_test, y_test) or (x, y), and which form."""
     if not path.is_file():

@@ -166,6 +166,7 @@ def inspect_torch(src: ModelSource, model: Any, data: Dataset, seeds: list[int],
             from None
     state = {k: v.detach().numpy().copy() for k, v in model.state_dict().items()}
     found = torch_graph(src, model, x, state)
+    twin_source = found.pop("source", None)
     rec: dict = {"classes": check_output(src, y, data), "head": head_of_outputs(y),
                  "input_shape": list(data.x_train.shape[1:]),
                  "input_dtype": str(data.x_train.dtype), **found}
@@ -176,7 +177,7 @@ def inspect_torch(src: ModelSource, model: Any, data: Dataset, seeds: list[int],
         save_weights(out, seed, torch_state.from_torch(graph, found["prefixes"],
                                                        found["hwc"], st) if graph else st)
     if graph:
-        (out / "twin_keras.py").write_text(found.pop("source"), encoding="utf-8")
+        (out / "twin_keras.py").write_text(twin_source, encoding="utf-8")
         rec["variables"] = [(k, s, t) for k, (s, t) in graph.variables.items()]
         rec["twin_file"] = "twin_keras.py"
     else:

@@ -35,7 +35,7 @@ def source(config: Any) -> ModelSource | None:
 def task_models(config: Any, builtin: Callable[[Any], list[Triple]]) -> list[Triple]:
     """(task, dataset, model) of a run with --model and/or --data. `builtin`: the plan's
     own expansion of tasks and families (for --model on built-in data)."""
-    from twinbench.byo.data import data_kind, data_name
+    from twinbench.byo.data import data_name
 
     src = source(config)
     if config.data is None:  # the user's model on the tasks' data (default: digits)
@@ -45,26 +45,35 @@ def task_models(config: Any, builtin: Callable[[Any], list[Triple]]) -> list[Tri
     path = Path(config.data).expanduser()
     if not path.exists():
         raise ByoError(f"--data {path}: no such file or folder")
-    kind = data_kind(path)
+    kind = "text" if load_data(config).x_train.ndim == 2 else "image"  # validates it all
     models = [model_name(src)] if src else list(config.models) or [DEFAULT_FAMILY[kind]]
     return [(CUSTOM_TASK, data_name(path), m) for m in models]
 
 
 def task_info(config: Any) -> Any:
     """The TaskInfo of --data: its kind, 3 epochs and batch 32 unless given."""
-    from twinbench.byo.data import data_kind, data_name
+    from twinbench.byo.data import data_name
     from twinbench.data.registry import TaskInfo
 
     path = Path(config.data).expanduser()
-    kind = data_kind(path)
+    kind = "text" if load_data(config).x_train.ndim == 2 else "image"
     return TaskInfo(CUSTOM_TASK, kind, data_name(path), DEFAULT_FAMILY[kind], epochs=3,
                     batch_size=32)
+
+
+_LOADED: dict[tuple, Any] = {}  # the plan validates the data, the run reuses it
 
 
 def load_data(config: Any) -> Any:
     from twinbench.byo.data import load_user_data
 
-    return load_user_data(Path(config.data), config.seed, config.holdout, config.image_size)
+    key = (str(Path(config.data).expanduser().resolve()), config.seed, config.holdout,
+           config.image_size)
+    if key not in _LOADED:
+        _LOADED.clear()
+        _LOADED[key] = load_user_data(Path(config.data), config.seed, config.holdout,
+                                      config.image_size)
+    return _LOADED[key]
 
 
 def is_byo(config: Any, model: str) -> bool:

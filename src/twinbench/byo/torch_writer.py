@@ -84,7 +84,8 @@ class TorchWriter:
     def write(self) -> TorchTwin:
         for i, n in enumerate(self.g.nodes):
             if n.op == "input":
-                self.names[n.name] = "ids" if self.is_ids(n) else "x"
+                chain = self.var(i, n) == "x"  # read once, by the next node
+                self.names[n.name] = "ids" if self.is_ids(n) else "x" if chain else "inputs"
                 continue
             expr = self.emit(n)
             out = self.var(i, n)
