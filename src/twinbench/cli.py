@@ -447,6 +447,28 @@ def verify(
         raise typer.Exit(1)
 
 
+@app.command("twin")
+def twin_cmd(
+    model: str = typer.Argument(..., help="path/model.py:NAME or path/model.keras."),
+    to: str = typer.Option(..., "--to", help="torch (from a Keras model) or keras (from a "
+                           "PyTorch module)."),
+    input_shape: Optional[str] = typer.Option(None, help="A PyTorch module's input, one "
+                                              "sample as forward() takes it: 1,28,28."),
+    dtype: str = typer.Option("float32", help="That input's dtype: float32 or int64 (ids)."),
+) -> None:
+    """Print the twin twinbench generates for your model, as readable Python source."""
+    from twinbench.byo.source import ByoError
+    from twinbench.byo.twin_cmd import generate
+
+    try:
+        shape = tuple(int(v) for v in split(input_shape)) if input_shape else None
+        source = generate(model, to, shape, dtype)
+    except ValueError as e:  # ByoError, or a shape that is not integers
+        fail(str(e) if isinstance(e, ByoError) else f"--input-shape {input_shape}: expected "
+             "integers, e.g. 1,28,28")
+    sys.stdout.write(source)
+
+
 @app.command("export")
 def export_cmd(
     models: str = typer.Option("all", help="Model families, comma-separated "
