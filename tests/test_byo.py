@@ -205,3 +205,20 @@ def test_a_model_without_a_twin_skips_only_the_other_frameworks_stacks(tmp_path,
     (folder / "model.json").write_text(record(twin_file="twin_torch.py").model_dump_json())
     assert plan.skip_reason(p, key, "torch") is None
     assert json.loads((folder / "model.json").read_text())["head"] == "logits"
+
+
+def test_a_bias_batchnorm_cancels_is_left_out_of_the_update_checks():
+    """In training mode the batch mean cancels a conv bias before a BatchNorm: its update
+    is rounding noise (listed, not compared); a real update difference still fails."""
+    from twinbench.parity.compare import compare
+
+    init = {"conv/kernel": np.ones(4), "conv/bias": np.zeros(2)}
+    ref = {"logits": np.zeros(2), "loss": np.float64(1), "grad:conv/kernel": np.ones(4),
+           "grad:conv/bias": np.ones(2), **{f"init:{k}": v for k, v in init.items()},
+           "sgd@1:conv/kernel": np.full(4, 0.9), "sgd@1:conv/bias": np.full(2, 1e-9)}
+    probe = {**ref, "sgd@1:conv/bias": np.full(2, -3e-9)}
+    checks = compare(probe, ref)
+    assert checks["sgd_update_rel"]["pass"]
+    assert checks["sgd_update_rel"]["noise_only_excluded"] == ["conv/bias"]
+    wrong = compare({**probe, "sgd@1:conv/kernel": np.full(4, 0.8)}, ref)
+    assert not wrong["sgd_update_rel"]["pass"]

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 import shlex
 import signal
@@ -492,9 +493,20 @@ def run(config: RunConfig | None = None, events: Events | None = None,
     writes are retried, and what is still missing at the end is named in one warning
     (events.on_warning) with the `twinbench import` command that adds it.
     """
+    run_id = None
+    from twinbench.runner.local import PARENT_ENV
+
+    if os.environ.get(PARENT_ENV) and (config or overrides.get("model")):
+        # A user's script re-imported by a cell to rebuild its model, calling run() at its
+        # top level, would start a run per cell (and each of those one per cell...).
+        raise TwinbenchError("twinbench.run() was called inside a twinbench cell process "
+                             "(importing your model's file); call it under `if __name__ == "
+                             "\"__main__\":`")
+    if config is None and planned is None and _live_inputs(overrides):
+        run_id, overrides = _materialize(overrides)
     config = config or RunConfig(**overrides)
     events = events or Events()
-    p = planned or plan(config)
+    p = planned or plan(config, run_id=run_id)
     if config.export:  # validate the formats before anything starts
         from twinbench.api_export import check_formats
 
@@ -526,6 +538,22 @@ def run(config: RunConfig | None = None, events: Events | None = None,
     history.flush()  # the last try, with the full busy timeout
     _warn_unsaved(p, history, events)
     return results
+
+
+def _live_inputs(overrides: dict) -> bool:
+    return any(overrides.get(k) is not None and not isinstance(overrides[k], (str, Path))
+               for k in ("model", "data"))
+
+
+def _materialize(overrides: dict) -> tuple[str, dict]:
+    """run(model=<live model>, data=<arrays>): written into the run's folder first (each
+    cell rebuilds the model in its own process: see twinbench.byo.live)."""
+    from twinbench.byo.live import materialize
+
+    run_id = (datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(2))
+    out = Path(overrides.get("out") or Path("runs") / run_id)
+    with _byo_input():
+        return run_id, {**materialize(overrides, out), "out": out}
 
 
 def resume_plan(store: Store, run_id: str) -> Plan:
