@@ -328,6 +328,15 @@ class Conv3d(nn.Module):
         return self.block(x)
 
 
+def chain(shape, *ls):
+    def build():
+        x = inp = keras.Input(shape)
+        for layer in ls:
+            x = layer()(x)
+        return keras.Model(inp, x)
+    return build
+
+
 def refusals() -> dict[str, str]:
     """The converters refuse in one line, naming the class and where it sits."""
     lam = chain((4,), lambda: layers.Lambda(lambda t: t * 2, name="double"))

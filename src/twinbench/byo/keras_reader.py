@@ -106,7 +106,8 @@ def _bidirectional(layer, cfg, path):
                           ("concat", "sum", "ave", "mul"))
     attrs = _rnn_attrs(inner, f"{path}/{inner.name}")
     if attrs["go_backwards"]:
-        raise Unsupported("Bidirectional", path, "wraps a go_backwards RNN", ("go_backwards=False",))
+        raise Unsupported("Bidirectional", path, "wraps a go_backwards RNN",
+                          ("go_backwards=False",))
     return "rnn", {**attrs, "bidirectional": True, "merge_mode": cfg["merge_mode"]}
 
 
@@ -158,30 +159,31 @@ def _zero_pad(layer, cfg, path):
 
 
 CONVERTERS = {
-    "Dense": lambda l, c, p: ("dense", {"units": c["units"], "use_bias": c["use_bias"],
+    "Dense": lambda layer, c, p: ("dense", {"units": c["units"], "use_bias": c["use_bias"],
                                         "activation": _act(c, p, "Dense")}),
     "Conv1D": _conv, "Conv2D": _conv,
     **{k: _pool for k in ("MaxPooling1D", "MaxPooling2D", "AveragePooling1D",
                           "AveragePooling2D")},
-    **{k: (lambda l, c, p: ("global_pool", {
-        "kind": "max" if "Max" in type(l).__name__ else "avg",
-        "rank": int(type(l).__name__[-2]), "keepdims": c.get("keepdims", False)}))
+    **{k: (lambda layer, c, p: ("global_pool", {
+        "kind": "max" if "Max" in type(layer).__name__ else "avg",
+        "rank": int(type(layer).__name__[-2]), "keepdims": c.get("keepdims", False)}))
        for k in ("GlobalMaxPooling1D", "GlobalMaxPooling2D", "GlobalAveragePooling1D",
                  "GlobalAveragePooling2D")},
-    "Flatten": lambda l, c, p: ("flatten", {"order": "hwc"}),
-    "Reshape": lambda l, c, p: ("reshape", {"target": list(c["target_shape"]),
+    "Flatten": lambda layer, c, p: ("flatten", {"order": "hwc"}),
+    "Reshape": lambda layer, c, p: ("reshape", {"target": list(c["target_shape"]),
                                             "order": "keras"}),
-    "Permute": lambda l, c, p: ("permute", {"dims": list(c["dims"])}),
-    "Dropout": lambda l, c, p: ("dropout", {"rate": c["rate"]}),
+    "Permute": lambda layer, c, p: ("permute", {"dims": list(c["dims"])}),
+    "Dropout": lambda layer, c, p: ("dropout", {"rate": c["rate"]}),
     "Activation": _activation_layer, "ReLU": _activation_layer, "Softmax": _activation_layer,
     "BatchNormalization": _norm, "LayerNormalization": _norm,
-    "Embedding": lambda l, c, p: ("embedding", {"input_dim": c["input_dim"],
+    "Embedding": lambda layer, c, p: ("embedding", {"input_dim": c["input_dim"],
                                                 "output_dim": c["output_dim"],
                                                 "mask_zero": c["mask_zero"]}),
-    **{k: (lambda l, c, p: ("rnn", _rnn_attrs(l, p))) for k in ("LSTM", "GRU", "SimpleRNN")},
+    **{k: (lambda layer, c, p: ("rnn", _rnn_attrs(layer, p)))
+       for k in ("LSTM", "GRU", "SimpleRNN")},
     "Bidirectional": _bidirectional, "MultiHeadAttention": _mha,
-    "Add": lambda l, c, p: ("add", {}), "Multiply": lambda l, c, p: ("multiply", {}),
-    "Concatenate": lambda l, c, p: ("concatenate", {"axis": c["axis"]}),
+    "Add": lambda layer, c, p: ("add", {}), "Multiply": lambda layer, c, p: ("multiply", {}),
+    "Concatenate": lambda layer, c, p: ("concatenate", {"axis": c["axis"]}),
     "ZeroPadding1D": _zero_pad, "ZeroPadding2D": _zero_pad,
 }
 
@@ -267,8 +269,8 @@ class KerasReader:
                 if type(op).__name__ == "InputLayer" or _mask_plumbing(kn):
                     continue
                 ins = [seen[id(t)] for t in _data_inputs(kn)]
-                where = index + [next(i for i, l in enumerate(order) if l is op)] \
-                    if any(l is op for l in order) else None
+                where = index + [next(i for i, lay in enumerate(order) if lay is op)] \
+                    if any(lay is op for lay in order) else None
                 outs = self.operation(op, kn, f"{path}/{op.name}", where, ins)
                 seen.update({id(t): o for t, o in zip(kn.output_tensors, outs)})
         return [seen[id(t)] for t in fn.outputs]
