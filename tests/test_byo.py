@@ -222,3 +222,29 @@ def test_a_bias_batchnorm_cancels_is_left_out_of_the_update_checks():
     assert checks["sgd_update_rel"]["noise_only_excluded"] == ["conv/bias"]
     wrong = compare({**probe, "sgd@1:conv/kernel": np.full(4, 0.8)}, ref)
     assert not wrong["sgd_update_rel"]["pass"]
+
+
+def test_live_models_and_arrays_become_files_the_cells_rebuild_from(tmp_path, monkeypatch):
+    """twinbench.run(model=<object>, data=<arrays>): a factory or a class defined at the
+    top of a .py file becomes `file.py:NAME`, arrays an .npz; a nested or file-less
+    object is refused in one line."""
+    import importlib.util
+
+    from twinbench.byo.live import materialize
+
+    src = tmp_path / "mymodels.py"
+    src.write_text("class Net:\n    def forward(self, x):\n        return x\n\n\n"
+                   "def factory():\n    def inner():\n        pass\n    return inner\n")
+    spec = importlib.util.spec_from_file_location("mymodels", src)
+    mod = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(__import__("sys").modules, "mymodels", mod)  # as `import mymodels`
+    spec.loader.exec_module(mod)
+    x, y = images()
+    for model, name in ((mod.Net(), "Net"), (mod.Net, "Net"), (mod.factory, "factory")):
+        out = materialize({"model": model, "data": (x, y, x, y)}, tmp_path / "run")
+        assert out["model"] == f"{src}:{name}"
+        assert sorted(np.load(out["data"]).files) == ["x_test", "x_train", "y_test", "y_train"]
+    with pytest.raises(ByoError, match="not at the top level"):
+        materialize({"model": mod.factory()}, tmp_path / "run")
+    with pytest.raises(ByoError, match="expected \\(x_train"):
+        materialize({"data": (x,)}, tmp_path / "run")
