@@ -507,6 +507,9 @@ def run(config: RunConfig | None = None, events: Events | None = None,
     config = config or RunConfig(**overrides)
     events = events or Events()
     p = planned or plan(config, run_id=run_id)
+    if config.export and config.model:
+        raise TwinbenchError("--export with --model: exporting your own model's twins is "
+                             "not supported yet; run without --export")
     if config.export:  # validate the formats before anything starts
         from twinbench.api_export import check_formats
 
