@@ -14,7 +14,12 @@ pytest.importorskip("torch")
 pytest.importorskip("keras")
 
 BACKENDS = ("jax", "tensorflow", "torch")
-TOLERANCE = 2e-6  # float32: a few thousand reordered multiply-adds at most
+TOLERANCE = 1e-5  # float32 forward, as the parity checks' forward_max_abs
+# Where Keras itself computes another function on one backend (measured, Keras 3.15):
+# the converters follow TF and JAX, so these must differ, and the day Keras changes, this
+# test says so. On torch, an average pool with asymmetric "same" padding pads with zeros
+# (F.pad) and then counts them (count_include_pad=False only covers torch's own padding).
+KERAS_BACKEND_DIFFERS = {("torch", "keras:image:avgpool_same")}
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +57,8 @@ def test_each_converted_layer_computes_the_same_function(layer_results, backend)
     res = layer_results[backend]
     cases = {k: v for k, v in res.items() if k.split(":")[0] in ("keras", "torch")}
     assert len(cases) >= 35, sorted(cases)
-    bad = {k: v for k, v in cases.items() if v > TOLERANCE}
+    bad = {k: v for k, v in cases.items()
+           if (v > TOLERANCE) != ((backend, k) in KERAS_BACKEND_DIFFERS)}
     assert not bad, bad
 
 
