@@ -47,7 +47,24 @@ def task_models(config: Any, builtin: Callable[[Any], list[Triple]]) -> list[Tri
         raise ByoError(f"--data {path}: no such file or folder")
     kind = "text" if load_data(config).x_train.ndim == 2 else "image"  # validates it all
     models = [model_name(src)] if src else list(config.models) or [DEFAULT_FAMILY[kind]]
+    if not src:
+        check_families(models, kind, path)
     return [(CUSTOM_TASK, data_name(path), m) for m in models]
+
+
+def check_families(models: list[str], kind: str, path: Path) -> None:
+    """--data with --models: each family must take this kind of data."""
+    from twinbench.models import FAMILIES, resolve_models, spec_module
+
+    try:
+        resolve_models(models)
+    except ValueError as e:
+        raise ByoError(str(e)) from None
+    fit = [f for f in FAMILIES if spec_module(f).KIND == kind]
+    for m in models:
+        if m not in fit:
+            raise ByoError(f"model {m!r} does not fit --data {path} ({kind}); valid: "
+                           f"{', '.join(fit)}")
 
 
 def task_info(config: Any) -> Any:
