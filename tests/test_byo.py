@@ -167,7 +167,9 @@ def test_cli_bad_model_and_data_are_one_line_exit_2(tmp_path, capsys):
     x, y = images()
     data = npz(tmp_path, x=x, y=y)
     for args, expect in ((["--model", "nope.py:net"], "no such file"),
-                         (["--data", str(data)], "--holdout")):
+                         (["--data", str(data)], "--holdout"),
+                         (["--data", str(data), "--holdout", "0.25", "--models", "bilstm"],
+                          "does not fit")):
         with pytest.raises(SystemExit) as e:
             main(["run", *args, "--dry-run", "--out", str(tmp_path / "out")])
         err = capsys.readouterr().err
