@@ -247,12 +247,14 @@ def to_cell(key: CellKey, raw: dict) -> Cell:
     return Cell(task=task, dataset=dataset, model=model, stack=stack, repeat=repeat, **raw)
 
 
-def _tolerances(model: str) -> dict | None:
-    """A family's own PARITY_TOLERANCES; a user's model has the defaults."""
+def _tolerances(c: Cell) -> dict | None:
+    """A family's own PARITY_TOLERANCES; a user's model's are in its settings (the cell
+    read them from its inspection, see twinbench.byo.plan.parity_tolerances)."""
     from twinbench.models import families
 
-    return getattr(spec_module(model), "PARITY_TOLERANCES", None) \
-        if model in families() else None
+    if c.model in families():
+        return getattr(spec_module(c.model), "PARITY_TOLERANCES", None)
+    return (c.settings.get("byo") or {}).get("parity_tolerances")
 
 
 def check_parity(cells: list[Cell]) -> None:
@@ -268,7 +270,7 @@ def check_parity(cells: list[Cell]) -> None:
             checks = {"param_count": {"value": abs(c.params - ref.params), "tolerance": 0,
                                       "pass": c.params == ref.params},
                       **compare(load_probe(Path(c.parity["probe_path"])), ref_probe,
-                                _tolerances(c.model))}
+                                _tolerances(c))}
             c.parity.update({"reference": ref.stack, "checks": checks,
                              "pass": all(v["pass"] for v in checks.values()),
                              "failure": first_failure(checks)})
