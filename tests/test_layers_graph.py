@@ -20,8 +20,10 @@ LAYERS: list[tuple[str, ...]] = [
      "twinbench.models", "twinbench.stacks", "twinbench.store.db", "twinbench.store"),
     ("twinbench.process",),  # one core for every spawned measurement
     # what runs inside a measurement process
-    ("twinbench.cell", "twinbench.parity", "twinbench.export", "twinbench.pipelines"),
-    ("twinbench.plan", "twinbench.runfolder", "twinbench.environment", "twinbench.estimate"),
+    ("twinbench.cell", "twinbench.parity", "twinbench.export", "twinbench.pipelines",
+     "twinbench.byo"),  # a user's model: read, converted and rebuilt in its processes
+    ("twinbench.plan", "twinbench.runfolder", "twinbench.environment", "twinbench.estimate",
+     "twinbench.byo.plan", "twinbench.byo.live"),
     # the drivers
     ("twinbench.runner", "twinbench.api", "twinbench.api_export", "twinbench.export.spawn",
      "twinbench.pipelines.api", "twinbench.store.importer"),

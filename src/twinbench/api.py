@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import signal
 import sqlite3
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from twinbench import environment
+from twinbench.byo import plan as byo_plan
 from twinbench.config import CellJob, RunConfig
 
 # The API's names, each defined in its own layer, are offered here too.
@@ -22,6 +24,7 @@ from twinbench.parity.verdict import REFERENCE_STACK, attach_parity, check_parit
 from twinbench.plan import (  # noqa: F401
     Events,
     Plan,
+    byo_input,
     new_run_id,
     plan,
     resume_command,
@@ -37,6 +40,7 @@ from twinbench.runfolder import (  # noqa: F401
     folder_owner,
     run_folder,
 )
+from twinbench.process.child import PARENT_ENV
 from twinbench.runner.executor import Executor, LocalExecutor, Submission
 from twinbench.runner.prepare import new_results, prepare_data, skipped_cell  # noqa: F401
 from twinbench.stacks import stack_info
@@ -55,16 +59,26 @@ def submission(p: Plan, cell: CellKey, data: dict[str, Path], mode: str, level: 
     run = p.config.model_copy(update={"epochs": p.config.epochs or info.epochs,
                                       "batch_size": p.config.batch_size or info.batch_size,
                                       "seed": p.config.seed + repeat})
+    byo = byo_plan.is_byo(p.config, model)  # a user's model: every parity check, always
     job = CellJob(task=task, dataset=dataset, model=model, stack=stack, run=run,
                   data_path=data[dataset].resolve(), cpus=p.cpus, spawn_wall=time.time(),
                   result_path=(cell_dir / "result.json").resolve(),
                   parity_path=(cell_dir / "probe.npz").resolve(), repeat=repeat, mode=mode,
-                  parity_level=level,
+                  parity_level="full" if byo else level,
+                  byo=byo_plan.record_dir(p.out_dir, model, dataset).resolve() if byo else None,
                   # --target-accuracy overrides the task's (suite) target
                   target_accuracy=p.config.target_accuracy or info.target_accuracy,
                   target_source=("--target-accuracy" if p.config.target_accuracy
                                  else info.target_source))
     return Submission(cell, job, stack_info(stack), cell_dir)
+
+
+def _no_twin(p: Plan, key: CellKey) -> Cell | None:
+    """A user's model with no twin in this stack's framework: skipped, with the reason."""
+    why = byo_plan.skip_reason(p, key, stack_info(key[3]).framework)
+    if why is None:
+        return None
+    return Cell(task=key[0], model=key[2], stack=key[3], status="skipped", reason=why)
 
 
 def make_executor(config: RunConfig, mode: str = "full") -> Executor:
@@ -92,7 +106,7 @@ def _execute_all(p: Plan, keys: list[CellKey], events: Events, data: dict[str, P
     cells = dict(done)
     subs = []
     for key in todo:
-        skipped = skipped_cell(key[0], key[3], key[2])
+        skipped = skipped_cell(key[0], key[3], key[2]) or _no_twin(p, key)
         if skipped:
             skipped.dataset, skipped.repeat = key[1], key[4]
             cells[key] = skipped
@@ -279,13 +293,41 @@ def run(config: RunConfig | None = None, events: Events | None = None,
     The run holds its output folder throughout (`run_folder`): a folder that holds
     another run is refused unless `force`, and so is a second run of the same id at once.
     """
-    p = planned or plan(config or RunConfig(**overrides))
+    run_id = None
+    if os.environ.get(PARENT_ENV) and (config or overrides.get("model")):
+        # A user's script re-imported by a cell to rebuild its model, calling run() at its
+        # top level, would start a run per cell (and each of those one per cell...).
+        raise TwinbenchError("twinbench.run() was called inside a twinbench cell process "
+                             "(importing your model's file); call it under `if __name__ == "
+                             "\"__main__\":`")
+    if config is None and planned is None and _live_inputs(overrides):
+        run_id, overrides = _materialize(overrides)
+    p = planned or plan(config or RunConfig(**overrides), run_id=run_id)
+    if p.config.export and p.config.model:
+        raise TwinbenchError("--export with --model: exporting your own model's twins is "
+                             "not supported yet; run without --export")
     if p.config.export:  # validate the formats before anything starts
         from twinbench.api_export import check_formats
 
         check_formats(p.config)
     with run_folder(p.out_dir, p.run_id, force):
         return _run_held(p, events or Events(), store)
+
+
+def _live_inputs(overrides: dict) -> bool:
+    return any(overrides.get(k) is not None and not isinstance(overrides[k], (str, Path))
+               for k in ("model", "data"))
+
+
+def _materialize(overrides: dict) -> tuple[str, dict]:
+    """run(model=<live model>, data=<arrays>): written into the run's folder first (each
+    cell rebuilds the model in its own process: see twinbench.byo.live)."""
+    from twinbench.byo.live import materialize
+
+    run_id = new_run_id()
+    out = Path(overrides.get("out") or Path("runs") / run_id)
+    with byo_input():
+        return run_id, {**materialize(overrides, out), "out": out}
 
 
 def _run_held(p: Plan, events: Events, store: Store | None) -> Results:

@@ -50,6 +50,11 @@ class RunConfig(BaseModel):
     tasks: tuple[str, ...] = ("quick",)
     stacks: tuple[str, ...] = ()  # empty: every stack
     models: tuple[str, ...] = ()  # empty: each task's default model family
+    # Your own model and data (twinbench.byo): "path/model.py:NAME" or "path/model.keras";
+    # an .npz, an image folder or a .csv/.tsv (with image_size for the folder).
+    model: str | None = None
+    data: Path | None = None
+    image_size: int | None = Field(None, ge=4, le=1024)
     dataset: str | None = None  # None: each task's default data set
     data_dir: Path | None = None  # local copies of the data files (never downloads)
     holdout: float | None = Field(None, gt=0, lt=1)  # split what the folder holds
@@ -147,3 +152,4 @@ class CellJob(BaseModel):
     # the figure comes from; None when the task has none (see TaskInfo, suites).
     target_accuracy: float | None = None
     target_source: str | None = None
+    byo: Path | None = None  # a user's model: its inspection folder (twinbench.byo.record)

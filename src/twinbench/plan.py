@@ -7,11 +7,13 @@ from __future__ import annotations
 import re
 import secrets
 import shlex
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
+from twinbench.byo import plan as byo_plan
 from twinbench.config import RunConfig, available_cpus
 from twinbench.data.registry import TASKS, TaskInfo, resolve_dataset, resolve_tasks
 from twinbench.errors import TwinbenchError
@@ -58,7 +60,18 @@ def _validated(fn: Callable, names: list[str]) -> list[str]:
 
 def task_info(config: RunConfig, task: str) -> TaskInfo:
     """A task's definition: the run's suite's when it has one, else the built-in one."""
+    if config.data is not None and task == byo_plan.CUSTOM_TASK:
+        return byo_plan.task_info(config)  # --data: the user's own
     return config.suite.task(task).info() if config.suite is not None else TASKS[task]
+
+
+@contextmanager
+def byo_input() -> Iterator[None]:
+    """A bad --model or --data is bad input: the same one-line TwinbenchError."""
+    try:
+        yield
+    except byo_plan.ByoError as e:
+        raise TwinbenchError(str(e)) from None
 
 
 def _task_names(config: RunConfig) -> list[str]:
@@ -75,7 +88,15 @@ def _task_names(config: RunConfig) -> list[str]:
 
 
 def task_models(config: RunConfig) -> list[tuple[str, str, str]]:
-    """(task, dataset, model) for every task, with --dataset and --models applied."""
+    """(task, dataset, model) for every task, with --dataset and --models applied; with
+    --model / --data, the user's model and data (twinbench.byo.plan)."""
+    if config.model or config.data:
+        with byo_input():
+            return byo_plan.task_models(config, _builtin_task_models)
+    return _builtin_task_models(config)
+
+
+def _builtin_task_models(config: RunConfig) -> list[tuple[str, str, str]]:
     out = []
     models = _validated(resolve_models, list(config.models)) if config.models else []
     for task in _task_names(config):

@@ -90,6 +90,7 @@ def classic_rows(results: Results | None, parity_cells: list[Cell], twins: list[
                  f"the same numpy arrays, NHWC, handed to model.fit. {parity_txt}.",
                  "#parity", "parity table", SUPPORTED if cells else NOT_MEASURED)]
     per = {fw: ", ".join(f"{t['family']} {s['model_lines']}" for t in twins if "sides" in t
+                         and not t.get("generated")
                          for s in t["sides"] if s["framework"] == fw) or "-"
            for fw in FRAMEWORKS.values()}
     rows.append(_row("model building",

@@ -161,9 +161,13 @@ def _test_text(cmp: dict) -> str:
 def decide_command(key: tuple, stacks: list[str]) -> str:
     """The run that would decide an indicative ranking: these stacks, 3 fresh processes
     each (MIN_PROCESSES), on this scope only."""
+    from twinbench.models import FAMILIES
+
     _node, task, dataset, model = key
-    return (f"twinbench run --tasks {task} --dataset {dataset} --models {model} "
-            f"--stacks {','.join(stacks)} --repeats {MIN_PROCESSES}")
+    data = "--data <the same --data>" if task == "custom" else \
+        f"--tasks {task} --dataset {dataset}"  # custom: a user's data (twinbench.byo)
+    models = f"--models {model}" if model in FAMILIES else "--model <the same --model>"
+    return f"twinbench run {data} {models} --stacks {','.join(stacks)} --repeats {MIN_PROCESSES}"
 
 
 def indicative_item(order: list[tuple[Group, dict]], m: Metric, key: tuple) -> Item:
@@ -275,7 +279,7 @@ def code_verdict(twins: list[dict], training: list[dict]) -> Verdict:
     """Line counts are exact, not sampled: a difference of 3% or more names the shorter."""
     v = Verdict("code size", "v-code")
     for t in twins:
-        if "sides" not in t:
+        if "sides" not in t or t.get("generated"):  # a user's model: one side generated
             continue
         (fa, a), (fb, b) = [(s["framework"], s) for s in t["sides"]]
         ma, mb = a["model_lines"], b["model_lines"]

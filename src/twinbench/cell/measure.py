@@ -31,7 +31,12 @@ def peak_rss_mb() -> float:
 
 def import_adapter(job: CellJob, info: StackInfo) -> tuple[type, ModuleType]:
     """Import the framework (this is where its import time is spent) and the twin."""
-    family = twin_module(job.model, info.framework)
+    if job.byo is not None:  # a user's model: its own code or its generated twin
+        from twinbench.byo.twins import family_for
+
+        family = family_for(job.byo, info.framework)
+    else:
+        family = twin_module(job.model, info.framework)
     if info.framework == "torch":
         from twinbench.stacks.torch_stack import TorchStack as Adapter
     else:
@@ -39,8 +44,13 @@ def import_adapter(job: CellJob, info: StackInfo) -> tuple[type, ModuleType]:
     return Adapter, family
 
 
-def log_softmax_loss_acc(logits: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    """Mean cross-entropy and accuracy, computed the same way (numpy) for every stack."""
+def log_softmax_loss_acc(logits: np.ndarray, y: np.ndarray, head: str = "logits"
+                        ) -> tuple[float, float]:
+    """Mean cross-entropy and accuracy, computed the same way (numpy) for every stack.
+    A softmax head's probabilities enter as their (clipped) logs: log_softmax leaves
+    log-probabilities as they are."""
+    if head == "softmax":
+        logits = np.log(np.clip(logits.astype(np.float64), 1e-7, 1.0))
     z = logits.astype(np.float64) - logits.max(axis=1, keepdims=True)
     logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
     return float(-logp[np.arange(len(y)), y].mean()), float((logits.argmax(1) == y).mean())
@@ -96,7 +106,8 @@ def train(stack: Stack, job: CellJob, data, x_train, x_test, timer: StepTimer) -
             curve.append({"epoch": epoch + 1, "train_loss": train_loss,
                           "elapsed_s": time.perf_counter() - t0})
             raise Diverged(f"{why} at epoch {epoch + 1}; stopped early", curve)
-        test_loss, acc = log_softmax_loss_acc(stack.predict(x_test), data.y_test)
+        test_loss, acc = log_softmax_loss_acc(stack.predict(x_test), data.y_test,
+                                              getattr(stack.spec, "head", "logits"))
         curve.append({"epoch": epoch + 1, "train_loss": train_loss, "test_loss": test_loss,
                       "test_accuracy": acc, "elapsed_s": time.perf_counter() - t0})
     return curve
@@ -166,7 +177,7 @@ def measure(job: CellJob, info: StackInfo, fault: Callable[[str], None]) -> dict
     adapter, family = import_adapter(job, info)
     import_s = time.time() - t_import
     data = Dataset.load(job.data_path)
-    spec = spec_module(job.model).spec_for(data)
+    spec = cell_spec(job, data)
     stack = adapter(info, family, spec, job.run.optimizer, job.run.seed, job.run.batch_size)
     thread_settings = stack.configure_threads(job.run.threads)
     device = stack.set_device(job.run.device)
@@ -206,6 +217,14 @@ def measure(job: CellJob, info: StackInfo, fault: Callable[[str], None]) -> dict
     return {"status": status, "reason": reason, "params": stack.param_count(),
             "metrics": metrics, "settings": settings, "parity": parity,
             "data": data.summary()}
+
+
+def cell_spec(job: CellJob, data: Dataset):
+    if job.byo is not None:
+        from twinbench.byo.twins import ByoSpec
+
+        return ByoSpec(str(job.byo))
+    return spec_module(job.model).spec_for(data)
 
 
 def wait_for_quiet(job: CellJob) -> dict:
@@ -293,6 +312,17 @@ def train_and_time(stack: Stack, job: CellJob, data, x_train, x_test, t_build: f
     }, idiomatic, paths)
 
 
+LOSSES = {  # what each stack minimises, by what the model outputs (see stacks' head_loss)
+    "logits": "mean sparse categorical cross-entropy from logits",
+    "softmax": "mean sparse categorical cross-entropy of softmax probabilities (Keras: "
+               "from_logits=False; torch: nll_loss of the log of the renormalised "
+               "probabilities clipped to [1e-7, 1 - 1e-7])",
+    "log_softmax": "mean negative log-likelihood of log_softmax outputs (torch: F.nll_loss; "
+                   "Keras: cross-entropy from_logits=True, equal as log_softmax is "
+                   "idempotent)",
+}
+
+
 def cell_settings(job: CellJob, info: StackInfo, stack: Stack, threads: dict, spec) -> dict:
     """Every knob that can change this cell's numbers, as it was actually applied."""
     return {
@@ -306,9 +336,18 @@ def cell_settings(job: CellJob, info: StackInfo, stack: Stack, threads: dict, sp
         "dtype": job.run.dtype, "batch_size": job.run.batch_size, "epochs": job.run.epochs,
         "seed": job.run.seed, "optimizer": job.run.optimizer.model_dump(),
         "determinism": "framework defaults (non-deterministic kernels allowed)",
-        "loss": "mean sparse categorical cross-entropy from logits",
+        "loss": LOSSES[getattr(spec, "head", "logits")],
         "warmup_steps": job.run.warmup_steps, "model_spec": repr(spec),
         "divergence": f"loss not finite or > {job.run.divergence_factor:g} x ln(classes)",
         "target_accuracy": job.target_accuracy, "target_source": job.target_source,
         "versions": stack.versions(),
+        **byo_settings(job, info),
     }
+
+
+def byo_settings(job: CellJob, info: StackInfo) -> dict:
+    if job.byo is None:
+        return {}
+    from twinbench.byo.record import cell_settings as byo_cell_settings
+
+    return byo_cell_settings(job, info.framework)

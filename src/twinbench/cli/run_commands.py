@@ -43,6 +43,16 @@ def run(
                                          "stacks` \\[default: all, or the suite's]."),
     models: Optional[str] = typer.Option(None, help="Model families, comma-separated "
                                          "\\[default: each task's own]."),
+    model: Optional[str] = typer.Option(None, "--model", help="Your own model: "
+                                        "path/model.py:NAME (a function returning a Keras "
+                                        "model or an nn.Module, or an nn.Module class) or "
+                                        "path/model.keras."),
+    data: Optional[Path] = typer.Option(None, "--data", help="Your own data: file.npz "
+                                        "(x_train, y_train, x_test, y_test; or x, y with "
+                                        "--holdout), an image folder (a subfolder per "
+                                        "class) or file.csv/.tsv (text, label)."),
+    image_size: Optional[int] = typer.Option(None, help="--data image folder: resize to "
+                                             "this many pixels square \\[default: 32]."),
     dataset: Optional[str] = typer.Option(None, help="Data set for the tasks \\[default: each "
                                           "task's own]: digits, synthetic-sentiment, "
                                           "sms-spam, ag-news, trec, imdb, mnist, "
@@ -125,7 +135,8 @@ def run_config_kwargs(o: dict) -> dict:
               latency_budget_s=o["latency_budget"], wait_quiet_s=o["wait_quiet"])
     for k in ("dataset", "data_dir", "holdout", "epochs", "batch_size", "seed",
               "target_accuracy", "out", "cell_memory_mb", "probe_jobs", "latency_calls",
-              "latency_bound_ms", "loadgen", "device", "executor", "ray_address", "export"):
+              "latency_bound_ms", "loadgen", "device", "executor", "ray_address", "export",
+              "model", "data", "image_size"):
         kw[k] = o[k]
     given = dict(tasks=names("--tasks", o["tasks"]), stacks=names("--stacks", o["stacks"]),
                  threads=o["threads"],
@@ -354,6 +365,30 @@ def verify(
                   f"{safe(c.parity.get('failure') or c.reason)}", highlight=False)
     if bad:
         raise typer.Exit(1)
+
+
+@app.command("twin")
+def twin_cmd(
+    model: str = typer.Argument(..., help="path/model.py:NAME or path/model.keras."),
+    to: str = typer.Option(..., "--to", help="torch (from a Keras model) or keras (from a "
+                           "PyTorch module)."),
+    input_shape: Optional[str] = typer.Option(None, help="A PyTorch module's input, one "
+                                              "sample as forward() takes it: 1,28,28."),
+    dtype: str = typer.Option("float32", help="That input's dtype: float32 or int64 (ids)."),
+) -> None:
+    """Print the twin twinbench generates for your model, as readable Python source."""
+    import sys
+
+    from twinbench.byo.source import ByoError
+    from twinbench.byo.twin_cmd import generate
+
+    try:
+        shape = tuple(int(v) for v in split(input_shape)) if input_shape else None
+        source = generate(model, to, shape, dtype)
+    except ValueError as e:  # ByoError, or a shape that is not integers
+        fail(str(e) if isinstance(e, ByoError) else f"--input-shape {input_shape}: expected "
+             "integers, e.g. 1,28,28")
+    sys.stdout.write(source)
 
 
 @app.command("export")

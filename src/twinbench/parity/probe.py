@@ -32,7 +32,8 @@ def save_probe(stack: Stack, job: CellJob, weights, data, x_train, x_test) -> di
     probe = stack.probe(weights, x_test[:PROBE_BATCH], data.y_test[:PROBE_BATCH])
     arrays = {"logits": probe.logits, "loss": np.float64(probe.loss)}
     arrays.update({f"grad:{k}": v for k, v in probe.grads.items()})
-    if x_test.ndim == 2 and job.parity_level == "full":  # ids: padding must change nothing
+    if x_test.ndim == 2 and job.parity_level == "full" and \
+            getattr(stack.spec, "padding_invariant", True):  # ids: padding changes nothing
         arrays.update(padding_probe(stack, weights, x_test, data.y_test))
     if job.parity_level == "full":
         order = epoch_order(len(data.y_train), job.run.seed, 0)

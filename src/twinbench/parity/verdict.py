@@ -13,6 +13,16 @@ from twinbench.results import Cell
 REFERENCE_STACK = "torch"  # parity reference; falls back to the first stack that ran
 
 
+def _tolerances(c: Cell) -> dict | None:
+    """A family's own PARITY_TOLERANCES; a user's model's are in its settings (the cell
+    read them from its inspection, see twinbench.byo.record.parity_tolerances)."""
+    from twinbench.models import families
+
+    if c.model in families():
+        return getattr(spec_module(c.model), "PARITY_TOLERANCES", None)
+    return (c.settings.get("byo") or {}).get("parity_tolerances")
+
+
 def check_parity(cells: list[Cell]) -> None:
     """Compare every probed cell with the reference stack's probe of the same model."""
     for key in {(c.task, c.dataset, c.model) for c in cells}:
@@ -26,7 +36,7 @@ def check_parity(cells: list[Cell]) -> None:
             checks = {"param_count": {"value": abs(c.params - ref.params), "tolerance": 0,
                                       "pass": c.params == ref.params},
                       **compare(load_probe(Path(c.parity["probe_path"])), ref_probe,
-                                getattr(spec_module(c.model), "PARITY_TOLERANCES", None))}
+                                _tolerances(c))}
             c.parity.update({"reference": ref.stack, "checks": checks,
                              "pass": all(v["pass"] for v in checks.values()),
                              "failure": first_failure(checks)})
@@ -41,6 +51,8 @@ def attach_parity(c: Cell, probes: list[Cell]) -> None:
     if probe.status != "ok":
         c.parity = {"pass": False, "failure": f"parity probe {probe.status}: {probe.reason}"}
     else:
-        c.parity = {**probe.parity, "checks_run": list(QUICK_CHECKS)}
+        full = probe.parity.get("parity_level") == "full"  # a user's model: every check
+        c.parity = {**probe.parity, "checks_run": list(probe.parity.get("checks", {}))
+                    if full else list(QUICK_CHECKS)}
     if not c.parity.get("pass", False):
         c.status, c.reason = "unverified", c.parity["failure"]

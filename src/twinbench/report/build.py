@@ -164,7 +164,7 @@ def context(data: RunData) -> dict[str, Any]:
     portability = portability_entries(data)
     families = [c.model for c in cells] or [c.model for c in (data.verify.cells
                                                                if data.verify else [])]
-    twins, training = codesize.twin_sources(families), codesize.training_sources()
+    twins, training = codesize.twin_sources(families, data.run_dir), codesize.training_sources()
     verdicts = all_verdicts(groups, cells, portability, twins, training)
     parity_cells = data.verify.cells if data.verify else cells
     main = data.results or data.verify or Results.model_validate(data.pipelines)

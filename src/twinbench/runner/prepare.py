@@ -10,7 +10,8 @@ from twinbench import environment
 from twinbench.data.download import DataError
 from twinbench.data.registry import TASKS, load_dataset
 from twinbench.errors import TwinbenchError
-from twinbench.plan import Plan
+from twinbench.byo import plan as byo_plan
+from twinbench.plan import Plan, byo_input
 from twinbench.results import Cell, Results
 from twinbench.stacks import missing_modules, stack_info
 
@@ -31,11 +32,16 @@ def prepare_data(p: Plan) -> dict[str, Path]:
     (p.out_dir / "data").mkdir(parents=True, exist_ok=True)
     for dataset in dict.fromkeys(key[1] for key in p.cells):
         try:
-            data = load_dataset(dataset, p.config.seed, p.config.data_dir, p.config.holdout)
+            with byo_input():
+                data = (byo_plan.load_data(p.config) if p.config.data is not None else
+                        load_dataset(dataset, p.config.seed, p.config.data_dir,
+                                     p.config.holdout))
         except DataError as e:
             raise TwinbenchError(str(e)) from None
         paths[dataset] = p.out_dir / "data" / f"{dataset}.npz"
         data.save(paths[dataset])
+    with byo_input():  # the user's model, read on each data set in its own process
+        byo_plan.inspect_models(p, paths)
     return paths
 
 

@@ -39,7 +39,7 @@ def inference_copy(stack) -> keras.Model:
     on TensorFlow is the harness's densifying subclass of Adam (keras_backends/tensorflow.py),
     which a reader of the file would not have; deployment needs no optimizer anyway."""
     copy = stack.family.build(stack.spec, stack.seed)
-    load_canonical(copy, stack.export_weights())
+    load_canonical(copy, stack.export_weights(), stack.names)
     return copy
 
 

@@ -25,6 +25,14 @@ from twinbench.stacks.base import InferFn, Probe
 from twinbench.stacks.keras_weights import load_canonical, variables_by_name
 
 
+def head_loss(head: str) -> keras.losses.Loss:
+    """The training loss a model's output implies (torch_stack's `head_loss`): from logits,
+    from probabilities (a softmax head), or, for log-probabilities, cross-entropy from
+    them as logits, which is their negative log-likelihood (log_softmax of log-
+    probabilities is themselves)."""
+    return keras.losses.SparseCategoricalCrossentropy(from_logits=head != "softmax")
+
+
 def make_optimizer(cfg: OptimizerConfig, backend: ModuleType) -> keras.optimizers.Optimizer:
     if cfg.name == "sgd":
         return backend.dense_gradients(keras.optimizers.SGD)(cfg.learning_rate,
@@ -56,7 +64,9 @@ class KerasStack:
         self.opt_cfg, self.seed, self.batch_size = opt_cfg, seed, batch_size
         self.backend: ModuleType = import_module(
             f"twinbench.stacks.keras_backends.{info.backend}")
-        self.loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+        self.loss_fn = head_loss(getattr(spec, "head", "logits"))
+        # A user's model names its variables its own way (twinbench.byo.twins).
+        self.names = getattr(family, "variables_by_name", variables_by_name)
         # Set before build() to put layers around the twin after its weights are loaded
         # (twinbench.pipelines: Keras preprocessing layers inside the model).
         self.wrap: Callable[[keras.Model], keras.Model] | None = None
@@ -77,7 +87,7 @@ class KerasStack:
     def _new_model(self, weights: dict[str, np.ndarray], cfg: OptimizerConfig,
                    spec: object = None) -> keras.Model:
         model = self.family.build(spec or self.spec, self.seed)
-        load_canonical(model, weights)
+        load_canonical(model, weights, self.names)
         if self.wrap is not None:
             model = self.wrap(model)
         model.compile(optimizer=make_optimizer(cfg, self.backend), loss=self.loss_fn,
@@ -93,7 +103,7 @@ class KerasStack:
 
     def export_weights(self) -> dict[str, np.ndarray]:
         return {k: keras.ops.convert_to_numpy(v.value)
-                for k, v in variables_by_name(self.model).items()}
+                for k, v in self.names(self.model).items()}
 
     def param_count(self) -> int:
         # trainable only: count_params() also counts BatchNorm's moving statistics
@@ -137,7 +147,8 @@ class KerasStack:
         _, loss, grads = self.backend.grads(model, self.loss_fn, x, y)
         # Logits from the stack's own compiled predict function (XLA on the -xla stack).
         logits = np.asarray(model.predict_on_batch(x))
-        names = [v.path.split("/", 1)[1] for v in model.trainable_variables]
+        by_id = {id(v): k for k, v in self.names(model).items()}
+        names = [by_id[id(v)] for v in model.trainable_variables]
         return Probe(logits, loss, dict(zip(names, grads)))
 
     def train_steps(self, weights: dict[str, np.ndarray], batches: list, cfg: OptimizerConfig
@@ -148,7 +159,7 @@ class KerasStack:
         for xb, yb in batches:
             losses.append(float(model.train_on_batch(xb, yb)))
             snapshots.append({k: keras.ops.convert_to_numpy(v.value)
-                              for k, v in variables_by_name(model).items()})
+                              for k, v in self.names(model).items()})
         return losses, snapshots
 
     def export(self, fmt: str, path, x: np.ndarray) -> dict:

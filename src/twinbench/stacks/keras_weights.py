@@ -13,8 +13,11 @@ def variables_by_name(model: keras.Model) -> dict[str, keras.Variable]:
     return {v.path.split("/", 1)[1]: v for v in model.weights}
 
 
-def load_canonical(model: keras.Model, weights: dict[str, np.ndarray]) -> None:
-    variables = variables_by_name(model)
+def load_canonical(model: keras.Model, weights: dict[str, np.ndarray],
+                   names=variables_by_name) -> None:
+    """Assign canonical arrays to a model's variables; `names` maps the model's variables
+    to canonical names (a user's model names its own: twinbench.byo.twins)."""
+    variables = names(model)
     if set(variables) != set(weights):
         raise ValueError(f"weight names differ: model {sorted(variables)} vs {sorted(weights)}")
     for name, var in variables.items():

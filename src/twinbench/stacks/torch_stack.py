@@ -43,6 +43,22 @@ class KerasEpsilonAdam(torch.optim.Adam):
         return super().step(closure)
 
 
+def head_loss(head: str):
+    """The training loss a model's output implies, as Keras computes it (keras_stack's
+    `head_loss`): logits -> cross-entropy; log_softmax -> F.nll_loss (the PyTorch MNIST
+    example's); softmax -> Keras's sparse categorical cross-entropy on probabilities
+    (renormalised, clipped to [1e-7, 1 - 1e-7], then the log)."""
+    if head == "log_softmax":
+        return F.nll_loss
+    if head == "softmax":
+        def probabilities_loss(p: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+            p = (p / p.sum(dim=1, keepdim=True)).clamp(1e-7, 1.0 - 1e-7)
+            return F.nll_loss(torch.log(p), y)
+
+        return probabilities_loss
+    return F.cross_entropy
+
+
 def make_optimizer(params, cfg: OptimizerConfig) -> torch.optim.Optimizer:
     if cfg.name == "sgd":
         return torch.optim.SGD(params, lr=cfg.learning_rate, momentum=cfg.momentum)
@@ -57,6 +73,7 @@ class TorchStack:
         self.weights = import_module(family.__name__.rsplit(".", 1)[0] + ".torch_weights")
         self.opt_cfg, self.seed, self.batch_size = opt_cfg, seed, batch_size
         self.device = torch.device("cpu")
+        self.loss_fn = head_loss(getattr(spec, "head", "logits"))
 
     def set_device(self, device: str) -> dict[str, object]:
         """Timed training and inference run on `device`; parity probes stay on the CPU."""
@@ -139,7 +156,7 @@ class TorchStack:
             timer.begin()
             xb, yb = torch.as_tensor(xb).to(self.device), torch.as_tensor(yb).to(self.device)
             self.opt.zero_grad(set_to_none=True)
-            loss = F.cross_entropy(self.fwd(xb), yb)
+            loss = self.loss_fn(self.fwd(xb), yb)
             loss.backward()
             self.opt.step()
             value = loss.item()  # host copy: synchronises a CUDA step before the clock
@@ -178,7 +195,7 @@ class TorchStack:
         model.eval()  # inference mode: dropout off, BatchNorm on moving statistics
         model.zero_grad(set_to_none=True)
         logits = fwd(torch.from_numpy(x))
-        loss = F.cross_entropy(logits, torch.from_numpy(y))
+        loss = self.loss_fn(logits, torch.from_numpy(y))
         loss.backward()
         grads = {k: p.grad.numpy() for k, p in model.named_parameters() if p.requires_grad}
         return Probe(logits.detach().numpy(), float(loss.item()),
@@ -193,7 +210,7 @@ class TorchStack:
         losses, snapshots = [], []
         for xb, yb in batches:
             opt.zero_grad(set_to_none=True)
-            loss = F.cross_entropy(fwd(torch.from_numpy(xb)), torch.from_numpy(yb))
+            loss = self.loss_fn(fwd(torch.from_numpy(xb)), torch.from_numpy(yb))
             loss.backward()
             opt.step()
             losses.append(float(loss.item()))
