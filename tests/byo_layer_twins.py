@@ -14,7 +14,7 @@ import json
 import os
 import sys
 
-from twinbench.runner.guard import install
+from twinbench.process.guard import install
 
 if os.environ.get("KERAS_BACKEND") != "tensorflow":  # `import keras` would load it: 5 s
     install(("tensorflow",))
