@@ -8,7 +8,7 @@ from __future__ import annotations
 import statistics
 from dataclasses import dataclass
 
-from twinbench.models import spec_module
+from twinbench.models import families, spec_module
 from twinbench.plan import Plan
 from twinbench.results import CellKey
 from twinbench.store.db import Store
@@ -49,6 +49,8 @@ def _history(store: Store | None) -> dict[tuple, list[float]]:
 
 
 def _reference(phase: str, key: CellKey, epochs: int) -> float | None:
+    if key.model not in families():  # a user's model (--model): no reference figure
+        return None
     kind = spec_module(key.model).KIND
     ref = REFERENCE.get((phase, key.stack.partition("#")[0], kind))
     if ref is None:

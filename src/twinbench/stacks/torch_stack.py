@@ -69,8 +69,10 @@ class TorchStack:
     def __init__(self, info: StackInfo, family: ModuleType, spec: object,
                  opt_cfg: OptimizerConfig, seed: int, batch_size: int) -> None:
         self.info, self.family, self.spec = info, family, spec
-        # the family's weight-layout converters sit beside its twin (torch_weights.py)
-        self.weights = import_module(family.__name__.rsplit(".", 1)[0] + ".torch_weights")
+        # A family's weight-layout converters sit beside its twin (torch_weights.py); a
+        # user's model carries its own (twinbench.byo.twins).
+        self.weights = family if hasattr(family, "to_torch") else import_module(
+            family.__name__.rsplit(".", 1)[0] + ".torch_weights")
         self.opt_cfg, self.seed, self.batch_size = opt_cfg, seed, batch_size
         self.device = torch.device("cpu")
         self.loss_fn = head_loss(getattr(spec, "head", "logits"))
