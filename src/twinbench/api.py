@@ -495,17 +495,7 @@ def run(config: RunConfig | None = None, events: Events | None = None,
     writes are retried, and what is still missing at the end is named in one warning
     (events.on_warning) with the `twinbench import` command that adds it.
     """
-    run_id = None
-    from twinbench.runner.local import PARENT_ENV
-
-    if os.environ.get(PARENT_ENV) and (config or overrides.get("model")):
-        # A user's script re-imported by a cell to rebuild its model, calling run() at its
-        # top level, would start a run per cell (and each of those one per cell...).
-        raise TwinbenchError("twinbench.run() was called inside a twinbench cell process "
-                             "(importing your model's file); call it under `if __name__ == "
-                             "\"__main__\":`")
-    if config is None and planned is None and _live_inputs(overrides):
-        run_id, overrides = _materialize(overrides)
+    run_id, overrides = _user_inputs(config, planned, overrides)
     config = config or RunConfig(**overrides)
     events = events or Events()
     p = planned or plan(config, run_id=run_id)
@@ -543,6 +533,23 @@ def run(config: RunConfig | None = None, events: Events | None = None,
     history.flush()  # the last try, with the full busy timeout
     _warn_unsaved(p, history, events)
     return results
+
+
+def _user_inputs(config: RunConfig | None, planned: Plan | None, overrides: dict
+                 ) -> tuple[str | None, dict]:
+    """run(model=..., data=...): live objects become files in the run's folder (its id
+    chosen here); never a run started by a cell importing the user's model file."""
+    from twinbench.runner.local import PARENT_ENV
+
+    if os.environ.get(PARENT_ENV) and (config or overrides.get("model")):
+        # A user's script re-imported by a cell to rebuild its model, calling run() at its
+        # top level, would start a run per cell (and each of those one per cell...).
+        raise TwinbenchError("twinbench.run() was called inside a twinbench cell process "
+                             "(importing your model's file); call it under `if __name__ == "
+                             "\"__main__\":`")
+    if config is None and planned is None and _live_inputs(overrides):
+        return _materialize(overrides)
+    return None, overrides
 
 
 def _live_inputs(overrides: dict) -> bool:
