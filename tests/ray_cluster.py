@@ -25,7 +25,9 @@ import psutil
 import twinbench
 
 PORT = 6390
-SUITE = ["--tasks", "digits", "--stacks", "torch,keras-jax", "--epochs", "1",
+# An A/A pair (torch and its copy torch#2): two cells for two nodes, with one framework
+# import each instead of Keras's and JAX's as well (the executor is what is under test).
+SUITE = ["--tasks", "digits", "--stacks", "torch,torch", "--epochs", "1",
          "--latency-calls", "20", "--latency-budget", "1", "--no-loadgen", "--threads", "1"]
 # Two nodes on one machine: their own temp dirs (sockets, logs) and port ranges.
 NODE_ARGS = {

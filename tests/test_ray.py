@@ -242,7 +242,7 @@ def test_cells_ran_on_both_nodes_and_every_result_is_stored(cluster_summary):
     run1 = cluster_summary["run1"]
     for phase in ("probe", "full"):
         cells = run1[phase]
-        assert sorted(c["stack"] for c in cells) == ["keras-jax", "torch"]
+        assert sorted(c["stack"] for c in cells) == ["torch", "torch#2"]
         assert all(c["status"] == "ok" and c["parity"] for c in cells), cells
         assert {c["node"] for c in cells} == {"head", "worker"}, cells
         assert all(c["hardware_id"] and c["cpu_model"] for c in cells)
@@ -257,7 +257,7 @@ def test_a_killed_worker_node_reruns_or_fails_its_cell(cluster_summary):
     kill = s["kill"]
     assert kill["cell_died_with_parent"], kill
     cells = {c["stack"]: c for c in s["run2"]}
-    assert set(cells) == {"torch", "keras-jax"}
+    assert set(cells) == {"torch", "torch#2"}
     lost = cells[kill["stack"]]
     if lost["status"] == "ok":  # Ray reran it on the node left: the head
         assert lost["node"] == "head" and lost["attempt"] >= 1, lost
