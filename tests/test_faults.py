@@ -184,6 +184,9 @@ def run_cell(job, info, cell_dir, timeout_s, **kw):
     (cell_dir / "started").touch()
     time.sleep(600)
 local.run_cell = run_cell
+# parity probes run batched per stack: the same fake, one cell at a time
+local.run_probe_batch = lambda jobs, info, dirs, t, *a, **k: [
+    run_cell(j, info, d, t) for j, d in zip(jobs, dirs)]
 twinbench.api.prepare_data = lambda p: {"digits": p.out_dir}
 main(sys.argv[1:])
 """
@@ -271,16 +274,19 @@ def test_every_child_ties_itself_to_its_driver_first(tmp_path, entry):
 
 def test_export_children_are_tied_to_the_driver(tmp_path, monkeypatch):
     from twinbench.export import spawn
+    from twinbench.process import spawn as core
 
     seen = {}
 
     class Proc:
+        pid = 0
+
         def __init__(self, cmd, env, **kw):
             seen.update(env)
 
-        def wait(self, timeout):
+        def poll(self):
             return 0
 
-    monkeypatch.setattr(spawn.subprocess, "Popen", Proc)
+    monkeypatch.setattr(core.subprocess, "Popen", Proc)
     spawn.spawn("twinbench.export.child", tmp_path / "job.json", {}, 1.0)
     assert seen == {"TWINBENCH_DIE_WITH_PARENT": str(os.getpid())}

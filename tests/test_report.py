@@ -303,9 +303,9 @@ def test_a_verify_only_folder_gets_a_parity_report(tmp_path):
 
 
 def test_portability_names_each_runtimes_language_and_the_languages_checked():
-    from twinbench.report.classic import _portability_row
+    from twinbench.analysis.classic import _portability_row
     from twinbench.report.tables import portability_table
-    from twinbench.report.verdicts import portability_verdict
+    from twinbench.analysis.verdicts import portability_verdict
 
     lat = {"p50": 0.06, "p99": 0.6}
     torch = [{"format": "onnx", "runtime": "onnxruntime", "status": "ok"},  # old JSON: no

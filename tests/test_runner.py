@@ -67,7 +67,7 @@ def test_full_cell_reports_every_contract_metric(crash_run):
 
 
 def test_missing_framework_is_skipped_with_the_pip_extra(monkeypatch):
-    monkeypatch.setattr("twinbench.api.missing_modules", lambda info: ["tensorflow"])
+    monkeypatch.setattr("twinbench.runner.prepare.missing_modules", lambda info: ["tensorflow"])
     cell = skipped_cell("digits", "keras-tensorflow")
     assert cell.status == "skipped"
     assert "pip install 'twinbench[tensorflow]'" in cell.reason

@@ -96,6 +96,9 @@ def fake_cells(monkeypatch):
         return {"status": "ok", "reason": None, "wall_s": 0.01}
 
     monkeypatch.setattr(local, "run_cell", run_cell)
+    # parity probes run batched per stack: the same fake, one cell at a time
+    monkeypatch.setattr(local, "run_probe_batch", lambda jobs, info, dirs, t, *a, **k: [
+        run_cell(j, info, d, t) for j, d in zip(jobs, dirs)])
     monkeypatch.setattr(twinbench.api, "prepare_data", lambda p: {"digits": p.out_dir})
     monkeypatch.setattr(twinbench.api, "check_parity",
                         lambda cells: [c.parity.update({"pass": True}) for c in cells])

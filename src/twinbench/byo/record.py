@@ -51,7 +51,7 @@ def load_record(folder: Path) -> ByoRecord:
 
 def cell_settings(job, framework: str) -> dict:
     """What a cell of a user's model records about it (settings.byo)."""
-    if job.byo is None:
+    if getattr(job, "byo", None) is None:  # a built-in family (or an export job)
         return {}
     rec = load_record(job.byo)
     runs = "the user's own model" if rec.native(framework) else \

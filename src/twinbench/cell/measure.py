@@ -31,7 +31,7 @@ def peak_rss_mb() -> float:
 
 def import_adapter(job: CellJob, info: StackInfo) -> tuple[type, ModuleType]:
     """Import the framework (this is where its import time is spent) and the twin."""
-    if job.byo is not None:  # a user's model: its own code or its generated twin
+    if getattr(job, "byo", None) is not None:  # a user's model: its own code or twin
         from twinbench.byo.twins import family_for
 
         family = family_for(job.byo, info.framework)
@@ -66,6 +66,7 @@ class TrainView:
     target_accuracy: float | None = None
     target_source: str | None = None
     cpus: tuple[int, ...] = ()
+    byo: Path | None = None  # an export is of a built-in family
 
 
 class Diverged(Exception):
@@ -107,7 +108,8 @@ def train(stack: Stack, job: CellJob, data, x_train, x_test, timer: StepTimer) -
                           "elapsed_s": time.perf_counter() - t0})
             raise Diverged(f"{why} at epoch {epoch + 1}; stopped early", curve)
         test_loss, acc = log_softmax_loss_acc(stack.predict(x_test), data.y_test,
-                                              getattr(stack.spec, "head", "logits"))
+                                              getattr(getattr(stack, "spec", None), "head",
+                                                      "logits"))
         curve.append({"epoch": epoch + 1, "train_loss": train_loss, "test_loss": test_loss,
                       "test_accuracy": acc, "elapsed_s": time.perf_counter() - t0})
     return curve
@@ -220,7 +222,7 @@ def measure(job: CellJob, info: StackInfo, fault: Callable[[str], None]) -> dict
 
 
 def cell_spec(job: CellJob, data: Dataset):
-    if job.byo is not None:
+    if getattr(job, "byo", None) is not None:
         from twinbench.byo.twins import ByoSpec
 
         return ByoSpec(str(job.byo))
@@ -346,7 +348,7 @@ def cell_settings(job: CellJob, info: StackInfo, stack: Stack, threads: dict, sp
 
 
 def byo_settings(job: CellJob, info: StackInfo) -> dict:
-    if job.byo is None:
+    if getattr(job, "byo", None) is None:
         return {}
     from twinbench.byo.record import cell_settings as byo_cell_settings
 

@@ -113,6 +113,14 @@ class LocalExecutor:
         groups: dict[str, list[Submission]] = {}
         for s in subs:
             groups.setdefault(s.job.stack, []).append(s)
+        if self.jobs == 1:  # in the driver's thread: Ctrl-C reaches the running batch
+            for group in groups.values():
+                for s in group:
+                    on_start(s)
+                raws = run_probe_batch([s.job for s in group], group[0].info,
+                                       [s.cell_dir for s in group], timeout_s, self.memory_mb)
+                yield from ((s, {**raw, "node": node}) for s, raw in zip(group, raws))
+            return
         stop = threading.Event()  # an interrupted driver kills every running batch
         pool = ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="probes")
         try:
