@@ -16,7 +16,7 @@ from twinbench.analysis import aggregate as agg
 from twinbench.report.browser import find_chromium
 from twinbench.report.build import ReportError, build_report, context, load_run
 from twinbench.report.codesize import code_lines, model_lines
-from twinbench.analysis.verdicts import aa_verdict, not_compared, rank_sentence
+from twinbench.analysis.verdicts import aa_verdict, metric_verdict, not_compared, rank_sentence
 
 TRAIN = agg.METRICS["train_samples_per_s"]
 P99 = agg.METRICS["latency_b1_p99_ms"]
@@ -132,6 +132,14 @@ def test_contended_cells_are_shown_but_left_out_of_verdicts():
     notes = not_compared(list(g.values()))
     assert notes == ["keras-jax repeat 0 left out of the verdicts: contended (other processes "
                      "used 48% of its CPUs while it was timed)"]
+    for c in res.cells:  # every process of every stack contended: no ranking, no verdict
+        c.metrics["contention"]["contended"] = True
+    gs = agg.group_cells(res.cells)
+    assert agg.ranked(gs, TRAIN) == []
+    v = metric_verdict("training throughput", "v-training", agg.scopes(gs),
+                       ["train_samples_per_s"], "not measured")
+    assert v.items[0].sentence.startswith("No verdict: every measured process") and \
+        v.items[0].winner is None
 
 
 def test_noise_warning_above_ten_percent_cv():

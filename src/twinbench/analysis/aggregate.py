@@ -258,8 +258,9 @@ def compare(ga: Group, gb: Group, metric: Metric) -> dict | None:
 
 
 def ranked(groups: list[Group], metric: Metric) -> list[tuple[Group, dict]]:
-    """Groups that have the metric, best first; A/A control copies are not ranked."""
-    have = [(g, s) for g in groups if g.control_of is None
+    """Groups that have the metric, best first; A/A control copies are not ranked, nor a
+    stack whose every measured process ran contended."""
+    have = [(g, s) for g in groups if g.control_of is None and g.compared
             and (s := summary(g, metric)) is not None]
     return sorted(have, key=lambda gs: gs[1]["value"], reverse=metric.higher_is_better)
 

@@ -173,11 +173,11 @@ def decide_command(key: tuple, stacks: list[str]) -> str:
 def indicative_item(order: list[tuple[Group, dict]], m: Metric, key: tuple) -> Item:
     """A ranking from fewer than MIN_PROCESSES processes per stack: shown, never a winner."""
     n = min(s["repeats"] for _, s in order)
-    ranking = " > ".join(f"{g.stack} {fmt_num(s['value'])}" for g, s in order)
+    ranking = ", ".join(f"{g.stack} {fmt_num(s['value'])}" for g, s in order)
     unit = f" {m.unit}" if m.unit else ""
     text = (f"Indicative ranking on {m.label} ({n} process{'es' if n != 1 else ''} per stack, "
-            f"so no winner is named): {ranking}{unit}. The differences between stacks are "
-            f"not tested against process-to-process noise; "
+            f"so no winner is named), best first: {ranking}{unit}. The differences between "
+            f"stacks are not tested against process-to-process noise; "
             f"`{decide_command(key, [g.stack for g, _ in order])}` decides.")
     it = Item("", text, None, compare(order[0][0], order[1][0], m))
     it.indicative = True
@@ -218,6 +218,10 @@ def metric_verdict(scenario: str, anchor: str, by_scope: dict[tuple, list[Group]
         items = [i for name in metrics if (i := rank_sentence(groups, METRICS[name], key))]
         if not items and extra(groups):  # nothing to rank, but something to say
             items = [Item("", "No stack to rank: " + "; ".join(extra(groups)) + ".")]
+        elif not items and any(g.ok and not g.compared for g in groups):
+            items = [Item("", "No verdict: every measured process of these stacks ran "
+                              "contended; rerun on a quiet machine (`twinbench run "
+                              "--wait-quiet 60`).")]
         for item in items:
             item.scope, item.notes = scope_name(key), notes
         v.items += items
