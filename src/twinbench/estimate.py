@@ -13,14 +13,32 @@ from twinbench.plan import Plan
 from twinbench.results import CellKey
 from twinbench.store.db import Store
 
-# Seconds per cell on the 2-core reference machine (the quick suite: digits/cnn 10 epochs,
-# synthetic-sentiment/bilstm 3 epochs; 1 thread pool of 2; measured by `make run`, see
-# REFERENCE_SOURCE): (phase, stack, kind) -> (seconds, epochs). A probe's time does not
-# depend on epochs. Process start, import and the report are inside these figures.
+# Seconds per cell on the 2-core reference machine, from one `make run` (the quick suite:
+# digits/cnn 10 epochs, synthetic-sentiment/bilstm 3 epochs, 1 repeat, run
+# 20261130-021025-5594, 385 s): (phase, stack, kind) -> (fixed seconds, seconds per
+# epoch). Fixed: process start, import, build, latency, b256 and LoadGen; per epoch: one
+# epoch's training and evaluation (metrics.epochs). A parity probe is fixed: the probe
+# phase took 44 s for 12 probes, one process per stack (3.7 s a probe).
 REFERENCE_SOURCE = "make run (quick suite, 1 repeat) on the 2-core machine, 2026-11-30"
-REFERENCE: dict[tuple[str, str, str], tuple[float, int]] = {}
-OVERHEAD_S = 10.0  # data preparation and the report, per run (measured alongside)
-UNKNOWN_CELL_S = 30.0  # a stack/kind the reference never measured (named in the line)
+REFERENCE: dict[tuple[str, str, str], tuple[float, float]] = {
+    **{("probe", s, k): (3.7, 0.0) for s in ("torch", "torch-compile", "keras-tensorflow",
+                                             "keras-tensorflow-xla", "keras-jax",
+                                             "keras-torch") for k in ("image", "text")},
+    ("full", "torch", "image"): (7.9, 0.40),
+    ("full", "torch-compile", "image"): (9.3, 0.86),
+    ("full", "keras-tensorflow", "image"): (14.0, 0.55),
+    ("full", "keras-tensorflow-xla", "image"): (14.4, 1.72),
+    ("full", "keras-jax", "image"): (10.8, 0.84),
+    ("full", "keras-torch", "image"): (31.0, 0.68),
+    ("full", "torch", "text"): (13.3, 1.40),
+    ("full", "torch-compile", "text"): (16.1, 2.08),
+    ("full", "keras-tensorflow", "text"): (18.5, 3.06),
+    ("full", "keras-tensorflow-xla", "text"): (18.9, 3.25),
+    ("full", "keras-jax", "text"): (16.7, 1.70),
+    ("full", "keras-torch", "text"): (64.7, 7.03),
+}
+OVERHEAD_S = 6.0  # data preparation and the report, per run (391 s in all vs 385 s)
+UNKNOWN_CELL_S = 30.0  # a stack/kind the reference never measured
 
 
 @dataclass(frozen=True)
@@ -55,8 +73,8 @@ def _reference(phase: str, key: CellKey, epochs: int) -> float | None:
     ref = REFERENCE.get((phase, key.stack.partition("#")[0], kind))
     if ref is None:
         return None
-    seconds, ref_epochs = ref
-    return seconds if phase == "probe" else seconds * epochs / ref_epochs
+    fixed, per_epoch = ref
+    return fixed + per_epoch * epochs  # a probe has no epochs (per_epoch 0)
 
 
 def estimate(p: Plan, store: Store | None, epochs_of, batch_of) -> Estimate:
