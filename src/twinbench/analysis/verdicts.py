@@ -271,8 +271,7 @@ def portability_verdict(entries: dict[tuple, list[dict]]) -> Verdict:
         text = (f"{lead}: formats that exported, reloaded in their runtime and matched the "
                 f"source twin's outputs: {', '.join(parts)}. These are counts of pass/fail "
                 f"checks, so no significance test applies.")
-        v.items.append(Item(f"{task} / {dataset} / {model}", text,
-                            top[0] if len(top) == 1 else None))
+        v.items.append(Item(f"{task} / {dataset} / {model}", text, None))  # counts
     if not v.items:
         v.not_measured = ("not measured in this run: `twinbench export` exports every twin, "
                           "reloads each artifact in its runtime and compares its outputs")
@@ -293,7 +292,8 @@ def code_verdict(twins: list[dict], training: list[dict]) -> Verdict:
                 f"(whole files {a['code_lines']} vs {b['code_lines']}; the {fa} twin's "
                 f"weight-layout converters, which only the parity checks need, are in "
                 f"torch_weights.py beside it). Counts are exact, so no test applies.")
-        v.items.append(Item(t["family"], text, shorter))
+        # exact counts, not a measurement: said in the sentence, never a "winner" badge
+        v.items.append(Item(t["family"], text, None))
     if len(training) == 2:
         (ta, tb) = training
         text = (f"Training: {ta['framework']} needs an explicit loop ({ta['name']}, "
@@ -301,7 +301,7 @@ def code_verdict(twins: list[dict], training: list[dict]) -> Verdict:
                 f"{tb['framework']} calls model.fit ({tb['name']}, {tb['code_lines']} lines). "
                 f"Both include twinbench's per-step timing.")
         shorter = ta["framework"] if ta["code_lines"] < tb["code_lines"] else tb["framework"]
-        v.items.append(Item("training loop", text, shorter))
+        v.items.append(Item("training loop", text, None))
     return v
 
 
