@@ -38,7 +38,7 @@ REFERENCE: dict[tuple[str, str, str], tuple[float, float]] = {
     ("full", "keras-torch", "text"): (64.7, 7.03),
 }
 OVERHEAD_S = 6.0  # data preparation and the report, per run (391 s in all vs 385 s)
-UNKNOWN_CELL_S = 30.0  # a stack/kind the reference never measured
+UNKNOWN_CELL_S = 30.0  # a guess for a cell with no figure at all: the line says so
 
 
 @dataclass(frozen=True)
@@ -54,6 +54,9 @@ class Estimate:
         basis = (f"{self.from_history} of {self.cells} cells from this machine's history, "
                  f"the rest from the reference machine" if self.from_history
                  else "from the reference machine's figures; this machine has no history yet")
+        if self.unknown:  # a guess, and said to be one
+            basis += (f"; {self.unknown} cell(s) with no figure at all (a user's model, say), "
+                      f"counted at {UNKNOWN_CELL_S:.0f} s each")
         return f"estimate {when} ({basis})"
 
 
