@@ -44,22 +44,10 @@ from twinbench.measure.stats import (  # noqa: E402
     bootstrap_ci,
     ci95,
     cv,
-    mann_whitney,
     significant,
     summarize,
     t_ci,
 )
-
-
-def test_mann_whitney_by_hand():
-    # a entirely below b: U = 0. Exact two-sided p = 2 * P(U = 0) = 2 * 1/C(6,3) = 0.1
-    r = mann_whitney([1, 2, 3], [4, 5, 6])
-    assert r["u"] == 0 and r["p"] == pytest.approx(0.1)
-    assert r["ratio"] == pytest.approx(2 / 5)
-    # 4 vs 4 fully separated: p = 2 / C(8,4) = 2/70
-    assert mann_whitney([5, 6, 7, 8], [1, 2, 3, 4])["p"] == pytest.approx(2 / 70)
-    # interleaved 1,3 vs 2,4: U counts pairs a>b: (3>2) = 1; P(U<=1) = 2/6 -> p = 2*2/6
-    assert mann_whitney([1, 3], [2, 4])["p"] == pytest.approx(2 / 3)
 
 
 def test_bootstrap_ci_by_hand():

@@ -1,5 +1,6 @@
 """Framework-free aggregation of a run's cells: per-metric summaries with bootstrap CIs,
-pairwise stack comparisons (Mann-Whitney) and noise warnings.
+pairwise stack comparisons per process (Welch on log per-repeat values) and noise
+warnings.
 
 Cells are grouped by (node, task, dataset, model, stack) across repeats. A summary's CI
 spans *repeats across processes* when a group has >= 2 repeats; otherwise it spans the

@@ -1,5 +1,6 @@
 """`twinbench compare RUN_A RUN_B`: per cell and metric, the ratio B / A with a bootstrap
-CI and a Mann-Whitney test; a change worse than the threshold is flagged as a regression.
+CI and the per-process test (Welch on log per-repeat values); a change worse than the
+threshold is flagged as a regression.
 Before any metric, the gate: a cell of A that B lacks, or a cell of B that failed, is
 unverified, diverged, ran contended or holds a non-finite headline value, is a regression
 row of its own (CI must never go green on a run that measured nothing).

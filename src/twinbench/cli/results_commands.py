@@ -9,7 +9,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from twinbench.cli.common import (  # noqa: F401
+from twinbench.cli.common import (
     Format,
     _open_store,
     app,
@@ -132,7 +132,7 @@ def compare(
     json_out: Optional[Path] = typer.Option(None, "--json", help="Also write every row here."),
     fmt: Format = format_option(),
 ) -> None:
-    """Per cell and metric: ratio B/A, its 95% CI and a Mann-Whitney test. Exit 1 when a
+    """Per cell and metric: ratio B/A, its 95% CI and the per-process test. Exit 1 when a
     cell of A is missing in B, a cell of B failed, is unverified, diverged, ran contended
     or holds a non-finite value, or a regression beyond --threshold is flagged
     (significant, or untested single values)."""

@@ -9,12 +9,11 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from twinbench.cli.common import (  # noqa: F401
+from twinbench.cli.common import (
     _load_suite,
     _open_store,
     _progress,
     _progress_events,
-    _validation_message,
     app,
     cell_timeout_option,
     check_out_dir,

@@ -8,11 +8,10 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from twinbench.cli.common import (  # noqa: F401
+from twinbench.cli.common import (
     Format,
     _progress,
     _progress_events,
-    _validation_message,
     app,
     cell_timeout_option,
     check_out_dir,
@@ -24,7 +23,6 @@ from twinbench.cli.common import (  # noqa: F401
     names,
     out_option,
     require_linux,
-    split,
     threads_option,
 )
 from twinbench.report.console import safe  # every string from input goes through it

@@ -101,21 +101,6 @@ def ci95(values: Sequence[float], seed: int = 0) -> tuple[tuple[float, float] | 
     return t_ci(values), f"Student-t (n < {MIN_N_BOOTSTRAP}, assumes normal noise)"
 
 
-def mann_whitney(a: Sequence[float], b: Sequence[float]) -> dict[str, float]:
-    """Two-sided Mann-Whitney U test of a vs b, plus the effect size as the ratio of
-    medians (a / b). scipy picks the exact distribution for small samples."""
-    from scipy import stats as st
-
-    xa, xb = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    if xa.size == 0 or xb.size == 0:
-        raise ValueError("Mann-Whitney needs two non-empty samples")
-    res = st.mannwhitneyu(xa, xb, alternative="two-sided")
-    mb = float(np.median(xb))
-    return {"u": float(res.statistic), "p": float(res.pvalue),
-            "ratio": float(np.median(xa)) / mb if mb else float("inf"),
-            "n_a": int(xa.size), "n_b": int(xb.size)}
-
-
 # --- The process is the unit of evidence (issue 16) ---
 # Steps inside one process share its memory layout, thread placement and the load of that
 # minute, so they are not independent samples of "this stack": two processes of the same
@@ -170,7 +155,7 @@ def process_test(a: Sequence[float], b: Sequence[float], alpha: float = PROCESS_
     if not all(np.isfinite(v) and v > 0 for v in (*a, *b)):
         return None  # a ratio test needs positive values (an accuracy of 0 has no log)
     r = welch_log_t(a, b)
-    r["significant"] = r["p"] < alpha and abs(r["ratio"] - 1.0) >= min_effect
+    r["significant"] = significant(r, alpha, min_effect)
     r["test"] = PROCESS_TEST
     return r
 
@@ -199,8 +184,10 @@ def summarize(values: Sequence[float], spans: str, seed: int = 0) -> dict:
     return out
 
 
-def significant(test: dict, alpha: float = 0.01, min_effect: float = 0.03) -> bool:
-    """A difference counts only when p < alpha AND the medians differ by >= min_effect."""
+def significant(test: dict, alpha: float = PROCESS_ALPHA,
+                min_effect: float = MIN_EFFECT) -> bool:
+    """A difference counts only when p < alpha AND the ratio differs from 1 by at least
+    min_effect."""
     return test["p"] < alpha and abs(test["ratio"] - 1.0) >= min_effect
 
 
