@@ -20,7 +20,8 @@ from twinbench.pipelines import PIPELINES, incompatible, resolve_pipelines
 from twinbench.pipelines.job import PipelineJob
 from twinbench.pipelines.spec import PipelineData, image_data
 from twinbench.results import Cell, Results
-from twinbench.runner.local import process_env, run_cell
+from twinbench.process.spawn import process_env
+from twinbench.runner.local import run_cell
 from twinbench.stacks import module_version, resolve_stacks, stack_info
 
 # Shift padding and flips per image task: digits are not mirror symmetric (flip off).

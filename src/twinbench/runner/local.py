@@ -11,15 +11,7 @@ from typing import Callable
 
 from twinbench.config import CellJob
 from twinbench.process import progress
-from twinbench.process.spawn import (  # noqa: F401 - re-exported for the executors
-    POLL_S,
-    THREAD_VARS,
-    group_rss_mb,
-    process_env,
-    spawn,
-    stderr_tail,
-    tied_to_parent,
-)
+from twinbench.process.spawn import process_env, spawn
 from twinbench.stacks import StackInfo
 
 CELL_ENTRY = "twinbench.cell.main"  # `python -m twinbench.cell.main JOB.json`
