@@ -17,12 +17,13 @@ LAYERS: list[tuple[str, ...]] = [
     # contracts and leaves: types, errors, measurement maths, data, models, stacks, history
     ("twinbench.version", "twinbench.errors", "twinbench.hooks", "twinbench.results",
      "twinbench.suite", "twinbench.config", "twinbench.measure", "twinbench.data",
-     "twinbench.models", "twinbench.stacks", "twinbench.store.db", "twinbench.store"),
+     "twinbench.variants", "twinbench.models", "twinbench.stacks", "twinbench.store.db",
+     "twinbench.store"),
     ("twinbench.process",),  # one core for every spawned measurement
     # what runs inside a measurement process
     ("twinbench.cell", "twinbench.parity", "twinbench.export", "twinbench.pipelines",
      "twinbench.byo"),  # a user's model: read, converted and rebuilt in its processes
-    ("twinbench.plan", "twinbench.runfolder", "twinbench.environment", "twinbench.estimate",
+    ("twinbench.plan", "twinbench.sweep", "twinbench.runfolder", "twinbench.environment", "twinbench.estimate",
      "twinbench.byo.plan", "twinbench.byo.live"),
     # the drivers
     ("twinbench.runner", "twinbench.api", "twinbench.api_export", "twinbench.export.spawn",

@@ -21,7 +21,9 @@ from twinbench.config import CellJob, RunConfig
 # The API's names, each defined in its own layer, are offered here too.
 from twinbench.errors import Interrupted, TwinbenchError  # noqa: F401
 from twinbench.parity.verdict import REFERENCE_STACK, attach_parity, check_parity  # noqa: F401
+from twinbench.models import run_knobs
 from twinbench.plan import (  # noqa: F401
+    point_cpus,
     Events,
     Plan,
     byo_input,
@@ -56,12 +58,18 @@ def submission(p: Plan, cell: CellKey, data: dict[str, Path], mode: str, level: 
     info = task_info(p.config, task)
     # Each repeat is an independent replicate: its own seed for weights and batch order
     # (the data split stays the run's).
-    run = p.config.model_copy(update={"epochs": p.config.epochs or info.epochs,
-                                      "batch_size": p.config.batch_size or info.batch_size,
-                                      "seed": p.config.seed + repeat})
+    # A sweep point's run knobs (`cnn[train_batch=32,threads=1]`) set this cell's batch
+    # size and threads; the plan checked the threads against the CPUs.
+    knobs = run_knobs(model)
+    run = p.config.model_copy(update={
+        "epochs": p.config.epochs or info.epochs,
+        "batch_size": knobs.get("train_batch") or p.config.batch_size or info.batch_size,
+        "threads": knobs.get("threads", p.config.threads),
+        "seed": p.config.seed + repeat})
+    cpus = p.cpus if "threads" not in knobs else point_cpus(p.cpus, knobs["threads"])
     byo = byo_plan.is_byo(p.config, model)  # a user's model: every parity check, always
     job = CellJob(task=task, dataset=dataset, model=model, stack=stack, run=run,
-                  data_path=data[dataset].resolve(), cpus=p.cpus, spawn_wall=time.time(),
+                  data_path=data[dataset].resolve(), cpus=cpus, spawn_wall=time.time(),
                   result_path=(cell_dir / "result.json").resolve(),
                   parity_path=(cell_dir / "probe.npz").resolve(), repeat=repeat, mode=mode,
                   parity_level="full" if byo else level,

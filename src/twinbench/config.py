@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -71,6 +71,9 @@ class RunConfig(BaseModel):
     latency_budget_s: float = Field(2.0, gt=0)
     latency_warmup: int = Field(5, ge=2)
     throughput_calls: int = Field(10, ge=1)
+    # Inference batch sizes timed in every cell besides 1 and 256 (a sweep's batch axis):
+    # samples/s at each on the path that won batch 256.
+    infer_batches: tuple[Annotated[int, Field(ge=1, le=65536)], ...] = ()
     warmup_steps: int = Field(10, ge=0)
     optimizer: OptimizerConfig = OptimizerConfig()
     dtype: str = "float32"

@@ -17,7 +17,7 @@ from twinbench.byo import plan as byo_plan
 from twinbench.config import RunConfig, available_cpus
 from twinbench.data.registry import TASKS, TaskInfo, resolve_dataset, resolve_tasks
 from twinbench.errors import TwinbenchError
-from twinbench.models import resolve_models, spec_module
+from twinbench.models import resolve_models, run_knobs, spec_module
 from twinbench.process.progress import CellProgress
 from twinbench.results import Cell, CellKey
 from twinbench.stacks import resolve_stacks
@@ -99,12 +99,20 @@ def task_models(config: RunConfig) -> list[tuple[str, str, str]]:
 def _builtin_task_models(config: RunConfig) -> list[tuple[str, str, str]]:
     out = []
     models = _validated(resolve_models, list(config.models)) if config.models else []
-    for task in _task_names(config):
+    tasks = _task_names(config)
+    kinds = {task_info(config, t).kind for t in tasks}
+    for task in tasks:
         info = task_info(config, task)
         kind = info.kind
         dataset = _validated(lambda d, t=task, i=info: resolve_dataset(t, d, i), config.dataset)
         for m in models or [info.model]:
+            # Models of several kinds on tasks of several kinds (`--models cnn,bilstm` on
+            # digits and text): each model runs on the tasks it fits. A model that fits
+            # none of the tasks, or a task no model fits, is bad input.
             if spec_module(m).KIND != kind:
+                if spec_module(m).KIND in kinds and any(
+                        spec_module(o).KIND == kind for o in models):
+                    continue
                 fit = [f for f in resolve_models(None) if spec_module(f).KIND == kind]
                 raise TwinbenchError(f"model {m!r} does not fit task {task!r} ({kind}); "
                                      f"valid: {', '.join(fit)}")
@@ -139,11 +147,27 @@ def plan(config: RunConfig, models: list[str] | None = None, run_id: str | None 
     if config.executor == "local" and config.threads > len(cpus):
         raise TwinbenchError(f"--threads {config.threads} exceeds the {len(cpus)} CPUs "
                              f"this process may use; valid: 1..{len(cpus)}")
+    check_point_threads(config, [m for _, _, m in triples], cpus)
     run_id = run_id or new_run_id()
     out_dir = out_dir or (Path(config.out) if config.out else Path("runs") / run_id)
     cells = [CellKey(t, d, m, s, r) for r in range(config.repeats) for t, d, m in triples
              for s in rotated(stacks, r)]
     return Plan(config, cells, out_dir, run_id, tuple(cpus[: config.threads]))
+
+
+def check_point_threads(config: RunConfig, models: list[str], cpus: list[int]) -> None:
+    """A sweep point's `threads` knob must fit the CPUs, as --threads must (locally)."""
+    for m in models:
+        t = run_knobs(m).get("threads")
+        if t is not None and config.executor == "local" and t > len(cpus):
+            raise TwinbenchError(f"{m}: threads={t} exceeds the {len(cpus)} CPUs this "
+                                 f"process may use; valid: 1..{len(cpus)}")
+
+
+def point_cpus(run_cpus: tuple[int, ...], threads: int) -> tuple[int, ...]:
+    """The CPUs of a cell whose sweep point sets its threads: the first `threads` of the
+    machine's (the run's own may be fewer, from --threads)."""
+    return tuple(available_cpus()[:threads]) if threads > len(run_cpus) else run_cpus[:threads]
 
 
 def new_run_id() -> str:

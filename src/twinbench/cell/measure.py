@@ -19,11 +19,12 @@ from twinbench.measure.contention import ContentionMeter, wait_quiet
 from twinbench.measure.peak import best_peak, efficiency, matmul_peak_gflops
 from twinbench.measure.stats import median_iqr, percentiles
 from twinbench.measure.timing import StepTimer, time_calls
-from twinbench.models import spec_module, twin_module
+from twinbench.models import spec_for as model_spec_for, twin_module
 from twinbench.parity.probe import roundtrip_max_abs, save_probe
 from twinbench.process import progress
 from twinbench.stacks import StackInfo
 from twinbench.stacks.base import InferFn, Stack
+from twinbench import variants
 
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
@@ -165,6 +166,18 @@ def throughput_b256(paths: dict[str, InferFn], x_test: np.ndarray, job: CellJob,
             "infer_b256_by_path": by_path, "infer_batch": len(xb)}
 
 
+def throughput_by_batch(fn: InferFn, x_test: np.ndarray, job: CellJob) -> dict[str, float]:
+    """Samples/s (median call) at each of --infer-batches on the path that won batch 256,
+    in this cell's process (a sweep's batch axis costs no extra cells). A batch larger
+    than the test set repeats its rows."""
+    out: dict[str, float] = {}
+    for b in job.run.infer_batches:
+        xb = x_test[np.arange(b) % len(x_test)]
+        ms = time_calls(lambda: fn(xb), job.run.throughput_calls, 2, job.run.latency_budget_s)
+        out[str(b)] = b / (float(np.median(ms)) / 1e3)
+    return out
+
+
 def measure(job: CellJob, info: StackInfo, fault: Callable[[str], None]) -> dict:
     # The first matmul-peak reading, before any framework starts a thread pool. Its time
     # is not start-up: first_step_s counts from spawn_wall, moved past the reading.
@@ -226,7 +239,7 @@ def cell_spec(job: CellJob, data: Dataset):
         from twinbench.byo.twins import ByoSpec
 
         return ByoSpec(str(job.byo))
-    return spec_module(job.model).spec_for(data)
+    return model_spec_for(job.model, data)
 
 
 def wait_for_quiet(job: CellJob) -> dict:
@@ -297,10 +310,20 @@ def train_and_time(stack: Stack, job: CellJob, data, x_train, x_test, t_build: f
     idiomatic, paths = stack.inference_paths()
     report(job, "latency")
     b1 = latency_b1(idiomatic, paths, x_test, job)
-    steps = timer.throughputs(job.run.warmup_steps, job.run.batch_size)
+    # A Keras stack with steps_per_execution k times k batches per call of fit: each timed
+    # "step" is one call, and the warm-up skips the calls that hold the first steps.
+    per_call = getattr(stack, "steps_per_execution", 1)
+    steps = timer.throughputs(-(-job.run.warmup_steps // per_call), job.run.batch_size * per_call)
+    if not len(steps):
+        raise RuntimeError(f"no full timed training call after {job.run.warmup_steps} warm-up "
+                           f"steps (steps_per_execution {per_call}); train more epochs")
     b1["samples"]["train_samples_per_s"] = [round(float(v), 2) for v in steps]
     report(job, "throughput")
     b256 = throughput_b256(paths, x_test, job, b1)
+    if job.run.infer_batches:
+        report(job, "throughput", detail="batch sizes")
+        b256["infer_samples_per_s_by_batch"] = throughput_by_batch(
+            paths[b256["infer_b256_path"]], x_test, job)
     return Timed({
         "accuracy": curve[-1]["test_accuracy"],
         "train_samples_per_s": median_iqr(steps),
@@ -334,6 +357,11 @@ def cell_settings(job: CellJob, info: StackInfo, stack: Stack, threads: dict, sp
         "jit_compile": info.jit_compile,
         "jit_compile_resolved": getattr(stack, "resolved_jit_compile", None),
         "torch_compile": info.torch_compile,
+        "stack_options": dict(info.options),  # a variant's (`torch[channels_last=1]`)
+        "TF_ENABLE_ONEDNN_OPTS": os.environ.get("TF_ENABLE_ONEDNN_OPTS"),
+        # a sweep point's knobs (`cnn[width=2]`) and the extra inference batch sizes
+        "sweep_point": {**variants.split(job.model)[1],
+                        "infer_batches": list(job.run.infer_batches)},
         "keras_backend": info.keras_backend,
         "dtype": job.run.dtype, "batch_size": job.run.batch_size, "epochs": job.run.epochs,
         "seed": job.run.seed, "optimizer": job.run.optimizer.model_dump(),

@@ -10,6 +10,7 @@ import typer
 
 # `--help` lists the commands in the order they register: these imports' order.
 from twinbench.cli import run_commands  # noqa: F401, I001
+from twinbench.cli import sweep_commands  # noqa: F401, I001
 from twinbench.cli import results_commands  # noqa: F401, I001
 from twinbench.cli import tool_commands  # noqa: F401, I001
 from twinbench.cli.common import app, console, err, fail  # noqa: F401

@@ -4,6 +4,7 @@ definitions and the one error handler."""
 from __future__ import annotations
 
 import json
+import re
 import sys
 from contextlib import contextmanager
 from enum import Enum
@@ -63,7 +64,11 @@ def check_out_dir(out_dir: Path, option: str = "--out") -> None:
 
 
 def split(value: Optional[str]) -> tuple[str, ...]:
-    return tuple(v.strip() for v in value.split(",") if v.strip()) if value else ()
+    """Comma-separated names; a comma inside brackets belongs to a variant's knobs
+    (`torch[channels_last=1,mode=default]`, `cnn[threads=1,width=2]`)."""
+    if not value:
+        return ()
+    return tuple(v.strip() for v in re.split(r",(?![^\[]*\])", value) if v.strip())
 
 
 def names(flag: str, value: Optional[str]) -> tuple[str, ...]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Optional
+from typing import Any, Callable, Optional
 
 import typer
 from rich.table import Table
@@ -98,6 +98,9 @@ def run(
                                 "artifact in its runtime and compare (see `twinbench export`)."),
     force: bool = typer.Option(False, "--force", help="Write into an --out folder that holds "
                                "another run (its files are overwritten)."),
+    stack_option: list[str] = typer.Option([], "--stack-option", help="STACK:OPTION=VALUE, "
+                                           "repeatable: run that stack as its variant, e.g. "
+                                           "torch:channels_last=1 (see `twinbench tune`)."),
 ) -> None:
     """Train, evaluate and time every twin; write results.json and print a summary. Exit 0
     when every cell is ok, 1 when any is not (failed, unverified, diverged, skipped), 2 on
@@ -137,16 +140,34 @@ def run_config_kwargs(o: dict) -> dict:
               "latency_bound_ms", "loadgen", "device", "executor", "ray_address", "export",
               "model", "data", "image_size"):
         kw[k] = o[k]
+    if o.get("infer_batches"):
+        kw["infer_batches"] = o["infer_batches"]
     given = dict(tasks=names("--tasks", o["tasks"]), stacks=names("--stacks", o["stacks"]),
                  threads=o["threads"],
                  repeats=o["repeats"])
     kw.update({k: v for k, v in given.items() if v is not None and v != ()})
+    if o.get("stack_option"):
+        kw["stacks"] = optioned_stacks(kw.get("stacks", ()), o["stack_option"])
     if o["suite"] is not None:
         kw["suite"] = _load_suite(o["suite"])
     return kw
 
 
-def _run(options: dict, db: Optional[Path], resume: Optional[str], dry_run: bool) -> None:
+def optioned_stacks(stacks: tuple[str, ...], options: list[str]) -> tuple[str, ...]:
+    """--stacks with every --stack-option applied (all stacks when --stacks is not given)."""
+    from twinbench.stacks import resolve_stacks, with_options
+    from twinbench.sweep import parse_stack_options
+
+    with handled():
+        opts = parse_stack_options(options)
+        try:
+            return tuple(with_options(resolve_stacks(list(stacks) or None), opts))
+        except ValueError as e:
+            fail(str(e))
+
+
+def _run(options: dict, db: Optional[Path], resume: Optional[str], dry_run: bool,
+         after: Optional[Callable[[Any], None]] = None) -> None:
     require_linux()
     from twinbench.api import plan, resume_plan
     from twinbench.config import RunConfig
@@ -168,6 +189,8 @@ def _run(options: dict, db: Optional[Path], resume: Optional[str], dry_run: bool
     t0 = time.monotonic()
     results = _execute(planned, store, options["force"])
     _print_results(results)
+    if after is not None:
+        after(results)
     console.print(f"run wall time: {_minutes(time.monotonic() - t0)}", highlight=False)
     console.print(f"results: {safe(planned.out_dir / 'results.json')}  (run id "
                   f"{safe(planned.run_id)}, history {safe(store.path)})")
@@ -262,6 +285,15 @@ def _print_results(results) -> None:
         from twinbench.report.export_table import export_table
 
         console.print(export_table(results))
+    _print_scaling(results)
+
+
+def _print_scaling(results) -> None:
+    """A sweep's exponents and crossovers, and a tune's default-vs-best table, when the
+    run holds sweep points or stack variants (so `run --resume` of either prints them)."""
+    from twinbench.report.scaling import print_scaling
+
+    print_scaling(console, results.cells)
 
 
 @app.command()

@@ -34,7 +34,7 @@ def prepare(job, info, manifest: dict):
 
     from twinbench.data.dataset import Dataset
     from twinbench.measure.timing import StepTimer
-    from twinbench.models import spec_module
+    from twinbench.models import spec_for as model_spec_for
     from twinbench.cell.measure import (
         TrainView,
         cell_settings,
@@ -46,7 +46,7 @@ def prepare(job, info, manifest: dict):
 
     adapter, family = import_adapter(job, info)
     data = Dataset.load(job.data_path)
-    spec = spec_module(job.model).spec_for(data)
+    spec = model_spec_for(job.model, data)
     stack = adapter(info, family, spec, job.run.optimizer, job.run.seed, job.run.batch_size)
     threads = stack.configure_threads(job.run.threads)
     stack.build(spec.init_weights(job.run.seed))

@@ -132,9 +132,9 @@ def torch_aoti(path: Path, job) -> Loaded:
 
 def _spec(job):
     from twinbench.data.dataset import Dataset
-    from twinbench.models import spec_module
+    from twinbench.models import spec_for as model_spec_for
 
-    return spec_module(job.model).spec_for(Dataset.load(job.data_path))
+    return model_spec_for(job.model, Dataset.load(job.data_path))
 
 
 def torch_state(path: Path, job) -> Loaded:

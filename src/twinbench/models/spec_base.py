@@ -65,3 +65,21 @@ class DataShape:
     x_train: np.ndarray  # (1, *input shape): only its shape is read
     classes: int
     provenance: dict
+
+
+def scaled(n: int, width: float, multiple: int = 1) -> int:
+    """A size times a width multiplier, rounded to the nearest `multiple`, at least one
+    multiple (a width of 0.01 keeps one filter, never zero)."""
+    return max(multiple, int(round(n * width / multiple)) * multiple)
+
+
+def vary_fields(spec: Any, knobs: dict[str, str], known: dict[str, str],
+                apply: Any) -> Any:
+    """`spec` with each knob applied by `apply(spec, knob, value)`; an unknown knob raises
+    ValueError naming the family's knobs (`known`: knob -> what it changes)."""
+    for key, value in knobs.items():
+        if key not in known:
+            raise ValueError(f"unknown knob {key!r} for {type(spec).__name__}; valid: "
+                             f"{', '.join(known)}")
+        spec = apply(spec, key, value)
+    return spec

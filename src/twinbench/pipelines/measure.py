@@ -145,7 +145,7 @@ def measure_pipeline(job: PipelineJob, data: PipelineData) -> dict[str, Any]:
 
 def build_stack(job: PipelineJob, data: PipelineData):
     """The stack's own adapter and twin, as `twinbench run` builds them."""
-    from twinbench.models import spec_module, twin_module
+    from twinbench.models import spec_for as model_spec_for, twin_module
 
     info = stack_info(job.stack)
     family = twin_module(job.model, info.framework)
@@ -157,7 +157,7 @@ def build_stack(job: PipelineJob, data: PipelineData):
     vocab = data.vocab.size if data.kind == "text" else None
     like = DataShape(x_train=np.zeros(shape), classes=data.classes,
                      provenance={"vocab_size": vocab})  # what spec_for reads
-    spec = spec_module(job.model).spec_for(like)
+    spec = model_spec_for(job.model, like)
     stack = Adapter(info, family, spec, job.optimizer, job.seed, job.batch_size)
     return stack, spec, stack.configure_threads(job.threads)
 

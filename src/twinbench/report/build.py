@@ -157,6 +157,13 @@ def pipeline_sections(data: RunData) -> list[dict[str, Any]]:
              "portability": False}]
 
 
+def scaling_sections(cells: list[Cell]) -> list[dict[str, Any]]:
+    """A sweep's scaling map and a tune's table (report.scaling); none for other runs."""
+    from twinbench.report.scaling import sections
+
+    return sections(cells)
+
+
 def context(data: RunData) -> dict[str, Any]:
     """Everything the templates show, as plain values and plotly figures."""
     cells: list[Cell] = data.results.cells if data.results else []
@@ -175,7 +182,8 @@ def context(data: RunData) -> dict[str, Any]:
         "scoreboards": [tables.scoreboard(gs, scope_name(key))
                         for key, gs in agg.scopes(groups).items()],
         "verdicts": verdicts,
-        "sections": scope_sections(data, groups, portability) + pipeline_sections(data),
+        "sections": scope_sections(data, groups, portability) + scaling_sections(cells)
+        + pipeline_sections(data),
         "twins": twins, "training": training,
         "classic": classic_rows(data.results, parity_cells, twins, training, portability,
                                 verdicts),

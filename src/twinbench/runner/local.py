@@ -56,8 +56,12 @@ def run_cell(job: CellJob, info: StackInfo | None, cell_dir: Path, timeout_s: fl
 
 
 def cell_env(info: StackInfo, threads: int, seed: int, device: str = "cpu") -> dict[str, str]:
-    """The cell's environment: set before the interpreter starts, so before any import."""
-    return process_env(threads, seed, info.keras_backend, device)
+    """The cell's environment: set before the interpreter starts, so before any import.
+    The stack option onednn sets TF_ENABLE_ONEDNN_OPTS, which TensorFlow reads at import."""
+    env = process_env(threads, seed, info.keras_backend, device)
+    if info.option("onednn") is not None:
+        env["TF_ENABLE_ONEDNN_OPTS"] = info.option("onednn")
+    return env
 
 
 def run_probe_batch(jobs: list[CellJob], info: StackInfo, cell_dirs: list[Path],

@@ -42,16 +42,21 @@ def make_optimizer(cfg: OptimizerConfig, backend: ModuleType) -> keras.optimizer
 
 
 class _StepClock(keras.callbacks.Callback):
+    """Times each compiled call of fit: one step, or `steps_per_execution` steps, when
+    Keras calls back with the first and last step index of the call."""
+
     def __init__(self, timer: StepTimer, batch_size: int, n: int) -> None:
         super().__init__()
-        self.timer, self.batch_size, self.n = timer, batch_size, n
+        self.timer, self.batch_size, self.n, self.first = timer, batch_size, n, 0
 
     def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
+        self.first = batch
         self.timer.begin()
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
         keras.ops.convert_to_numpy(logs["loss"])  # host read: the step is really done
-        self.timer.end(min(self.batch_size, self.n - batch * self.batch_size))
+        end = min(self.n, (batch + 1) * self.batch_size)  # steps first..batch, inclusive
+        self.timer.end(end - self.first * self.batch_size)
 
 
 class KerasStack:
@@ -91,8 +96,15 @@ class KerasStack:
         if self.wrap is not None:
             model = self.wrap(model)
         model.compile(optimizer=make_optimizer(cfg, self.backend), loss=self.loss_fn,
-                      jit_compile=self.info.jit_compile)  # explicit: "auto" differs per backend
+                      jit_compile=self.info.jit_compile,  # explicit: "auto" differs per backend
+                      steps_per_execution=self.steps_per_execution)
         return model
+
+    @property
+    def steps_per_execution(self) -> int:
+        """Training steps per compiled call (the stack option; 1 by default): one timed
+        step of fit is this many batches."""
+        return int(self.info.option("steps_per_execution", "1"))
 
     def build(self, weights: dict[str, np.ndarray]) -> None:
         self.model = self._new_model(weights, self.opt_cfg)

@@ -91,8 +91,20 @@ class TorchStack:
             return None
         return torch.cuda.max_memory_allocated(self.device) / 2**20
 
+    @property
+    def channels_last(self) -> bool:
+        """The stack option channels_last=1: image model and batches in channels-last
+        (NHWC) memory, shapes unchanged (N, C, H, W)."""
+        return self.info.option("channels_last") == "1"
+
+    def _fmt(self, t: torch.Tensor) -> torch.Tensor:
+        """An input batch in the stack's memory format (channels-last for 4-D images)."""
+        if self.channels_last and t.dim() == 4:
+            return t.contiguous(memory_format=torch.channels_last)
+        return t
+
     def _t(self, x: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(x).to(self.device)
+        return self._fmt(torch.from_numpy(x).to(self.device))
 
     def configure_threads(self, threads: int) -> dict[str, object]:
         torch.set_num_threads(threads)
@@ -116,7 +128,10 @@ class TorchStack:
         torch.manual_seed(self.seed)  # dropout masks
         model = self.family.build(spec or self.spec, self.seed)
         self._load(model, weights)
-        fwd = torch.compile(model) if self.info.torch_compile else model
+        if self.channels_last:
+            model = model.to(memory_format=torch.channels_last)  # in place for a Module
+        mode = self.info.option("mode", "default")
+        fwd = torch.compile(model, mode=mode) if self.info.torch_compile else model
         return model, fwd
 
     def _load(self, model: torch.nn.Module, weights: dict[str, np.ndarray]) -> None:
@@ -156,7 +171,8 @@ class TorchStack:
         total = 0.0
         for xb, yb in source:
             timer.begin()
-            xb, yb = torch.as_tensor(xb).to(self.device), torch.as_tensor(yb).to(self.device)
+            xb = self._fmt(torch.as_tensor(xb).to(self.device))
+            yb = torch.as_tensor(yb).to(self.device)
             self.opt.zero_grad(set_to_none=True)
             loss = self.loss_fn(self.fwd(xb), yb)
             loss.backward()
@@ -196,7 +212,7 @@ class TorchStack:
         model, fwd = self._parity_model(weights)
         model.eval()  # inference mode: dropout off, BatchNorm on moving statistics
         model.zero_grad(set_to_none=True)
-        logits = fwd(torch.from_numpy(x))
+        logits = fwd(self._fmt(torch.from_numpy(x)))
         loss = self.loss_fn(logits, torch.from_numpy(y))
         loss.backward()
         grads = {k: p.grad.numpy() for k, p in model.named_parameters() if p.requires_grad}
@@ -212,7 +228,7 @@ class TorchStack:
         losses, snapshots = [], []
         for xb, yb in batches:
             opt.zero_grad(set_to_none=True)
-            loss = self.loss_fn(fwd(torch.from_numpy(xb)), torch.from_numpy(yb))
+            loss = self.loss_fn(fwd(self._fmt(torch.from_numpy(xb))), torch.from_numpy(yb))
             loss.backward()
             opt.step()
             losses.append(float(loss.item()))

@@ -6,10 +6,14 @@ with its lengths, so a padded step never updates the state in either direction.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
-from twinbench.models.spec_base import SpecBase, text_spec_for
+from twinbench.models.spec_base import SpecBase, scaled, vary_fields, text_spec_for
+from twinbench.variants import number
 
+# Knobs a sweep may vary (`bilstm[width=0.5]`), each computed into the spec.
+KNOBS = {"width": "multiplies the embedding and the LSTM units (32, 32 at width 1)"}
 KIND = "text"
 PROBE_TASK = "text"
 DIRECTIONS = ("forward_lstm", "backward_lstm")
@@ -53,3 +57,13 @@ class BiLSTMSpec(SpecBase):
 
 def spec_for(data) -> BiLSTMSpec:
     return text_spec_for(BiLSTMSpec, data)
+
+
+def vary(spec: BiLSTMSpec, knobs: dict[str, str]) -> BiLSTMSpec:
+    """The spec with a sweep point's knobs applied (KNOBS)."""
+    def one(s: BiLSTMSpec, key: str, value: str) -> BiLSTMSpec:
+        w = number("bilstm", key, value)
+        return dataclasses.replace(s, embed=scaled(BiLSTMSpec.embed, w),
+                                   units=scaled(BiLSTMSpec.units, w))
+
+    return vary_fields(spec, knobs, KNOBS, one)

@@ -9,9 +9,11 @@ Padding is "valid" everywhere, so no framework's asymmetric "same" padding is in
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
-from twinbench.models.spec_base import SpecBase
+from twinbench.models.spec_base import SpecBase, scaled, vary_fields
+from twinbench.variants import number
 
 
 @dataclass(frozen=True)
@@ -63,9 +65,20 @@ class CNNSpec(SpecBase):
 
 
 KIND = "image"
+# Knobs a sweep may vary (`cnn[width=0.5]`): the sizes they change, computed from the spec.
+KNOBS = {"width": "multiplies both convolutions' filters (32, 64 at width 1)"}
 PROBE_TASK = "digits"  # the data `verify` probes this family on
 
 
 def spec_for(data) -> CNNSpec:  # data: twinbench.data.dataset.Dataset
     """The spec for a data set: its input shape and class count."""
     return CNNSpec(input_hwc=tuple(int(d) for d in data.x_train.shape[1:]), classes=data.classes)
+
+
+def vary(spec: CNNSpec, knobs: dict[str, str]) -> CNNSpec:
+    """The spec with a sweep point's knobs applied (KNOBS)."""
+    def one(s: CNNSpec, key: str, value: str) -> CNNSpec:
+        w = number("cnn", key, value)
+        return dataclasses.replace(s, filters=tuple(scaled(f, w) for f in CNNSpec.filters))
+
+    return vary_fields(spec, knobs, KNOBS, one)

@@ -24,9 +24,11 @@ Dense layer and BatchNorm start at Keras's defaults.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
-from twinbench.models.spec_base import SpecBase
+from twinbench.models.spec_base import SpecBase, scaled, vary_fields
+from twinbench.variants import number
 
 BN_VARIABLES = (("gamma", "ones"), ("beta", "zeros"), ("moving_mean", "zeros"),
                 ("moving_variance", "ones"))  # Keras's order
@@ -81,6 +83,8 @@ class ResNetSpec(SpecBase):
         return shapes
 
 
+# Knobs a sweep may vary (`resnet[width=0.5]`), each computed into the spec.
+KNOBS = {"width": "multiplies the three stages' filters (16, 32, 64 at width 1)", "depth": "layers, 6n + 2 (20 by default)"}
 KIND = "image"
 # `verify` probes on the offline digits at their bundled 8x8: 12x fewer operations than
 # 28x28 (the float64 reference steps run on torch's slow double kernels), and both
@@ -105,3 +109,14 @@ PARITY_TOLERANCES = {"loss_10_steps_max_rel": 5e-2, "forward_max_abs": 3e-5}
 def spec_for(data) -> ResNetSpec:  # data: twinbench.data.dataset.Dataset
     return ResNetSpec(input_hwc=tuple(int(d) for d in data.x_train.shape[1:]),
                       classes=data.classes)
+
+
+def vary(spec: ResNetSpec, knobs: dict[str, str]) -> ResNetSpec:
+    """The spec with a sweep point's knobs applied (KNOBS)."""
+    def one(s: ResNetSpec, key: str, value: str) -> ResNetSpec:
+        if key == "depth":
+            return dataclasses.replace(s, depth=int(number("resnet", key, value, int)))
+        w = number("resnet", key, value)
+        return dataclasses.replace(s, filters=tuple(scaled(f, w) for f in ResNetSpec.filters))
+
+    return vary_fields(spec, knobs, KNOBS, one)

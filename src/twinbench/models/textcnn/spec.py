@@ -9,10 +9,14 @@ and appending padding never changes the output.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
-from twinbench.models.spec_base import SpecBase, text_spec_for
+from twinbench.models.spec_base import SpecBase, scaled, vary_fields, text_spec_for
+from twinbench.variants import number
 
+# Knobs a sweep may vary (`textcnn[width=0.5]`), each computed into the spec.
+KNOBS = {"width": "multiplies the embedding and each width's filters (64, 64 at width 1)"}
 KIND = "text"
 PROBE_TASK = "text"
 
@@ -48,3 +52,13 @@ class TextCNNSpec(SpecBase):
 
 def spec_for(data) -> TextCNNSpec:
     return text_spec_for(TextCNNSpec, data)
+
+
+def vary(spec: TextCNNSpec, knobs: dict[str, str]) -> TextCNNSpec:
+    """The spec with a sweep point's knobs applied (KNOBS)."""
+    def one(s: TextCNNSpec, key: str, value: str) -> TextCNNSpec:
+        w = number("textcnn", key, value)
+        return dataclasses.replace(s, embed=scaled(TextCNNSpec.embed, w),
+                                   filters=scaled(TextCNNSpec.filters, w))
+
+    return vary_fields(spec, knobs, KNOBS, one)

@@ -11,10 +11,14 @@ torch packs q/k/v into one projection and needs heads * head_dim == dim.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
-from twinbench.models.spec_base import SpecBase, text_spec_for
+from twinbench.models.spec_base import SpecBase, scaled, vary_fields, text_spec_for
+from twinbench.variants import number
 
+# Knobs a sweep may vary (`transformer[width=0.5]`), each computed into the spec.
+KNOBS = {"width": "multiplies the model and feed-forward widths (64, 128 at width 1; the model width stays a multiple of the heads)", "blocks": "encoder blocks (2 by default)"}
 KIND = "text"
 PROBE_TASK = "text"
 
@@ -75,3 +79,15 @@ class TransformerSpec(SpecBase):
 
 def spec_for(data) -> TransformerSpec:
     return text_spec_for(TransformerSpec, data)
+
+
+def vary(spec: TransformerSpec, knobs: dict[str, str]) -> TransformerSpec:
+    """The spec with a sweep point's knobs applied (KNOBS)."""
+    def one(s: TransformerSpec, key: str, value: str) -> TransformerSpec:
+        if key == "blocks":
+            return dataclasses.replace(s, blocks=int(number("transformer", key, value, int)))
+        w = number("transformer", key, value)
+        return dataclasses.replace(s, dim=scaled(TransformerSpec.dim, w, s.heads),
+                                   ff=scaled(TransformerSpec.ff, w))
+
+    return vary_fields(spec, knobs, KNOBS, one)
