@@ -8,6 +8,7 @@ from __future__ import annotations
 import statistics
 from dataclasses import dataclass
 
+from twinbench import variants
 from twinbench.models import families, spec_module
 from twinbench.plan import Plan
 from twinbench.results import CellKey
@@ -70,10 +71,15 @@ def _history(store: Store | None) -> dict[tuple, list[float]]:
 
 
 def _reference(phase: str, key: CellKey, epochs: int) -> float | None:
-    if key.model not in families():  # a user's model (--model): no reference figure
+    """The reference machine's figure for a cell; a sweep point or stack variant
+    (`cnn[width=2]`, `torch[channels_last=1]`) is counted at its family's and stack's
+    default (a width of 8 costs more: the history of a first sweep corrects it)."""
+    family = variants.split(key.model)[0]
+    if family not in families():  # a user's model (--model): no reference figure
         return None
-    kind = spec_module(key.model).KIND
-    ref = REFERENCE.get((phase, key.stack.partition("#")[0], kind))
+    kind = spec_module(family).KIND
+    stack = variants.split(key.stack.partition("#")[0])[0]
+    ref = REFERENCE.get((phase, stack, kind))
     if ref is None:
         return None
     fixed, per_epoch = ref

@@ -56,14 +56,16 @@ def write_json_atomic(path: Path, obj: dict) -> None:
 
 def faults(raw: dict, where: str, var: str = "TWINBENCH_FAULT") -> list[str]:
     """Test hook. TWINBENCH_FAULT is a comma-separated list of `<target>:<kind>[@<where>]`
-    where target is a stack name, or `<stack>#<repeat>` for one repeat of it, and where is
+    where target is a stack name, `<stack>#<repeat>` for one repeat of it, or
+    `<model>/<stack>` for one model (a sweep point: `cnn[width=0.5]/torch`), and where is
     train (default, after build), probe, or start (a full cell, before any import). Acts
     only with TWINBENCH_TESTING=1 (see hooks.testing_hook)."""
     kinds = []
     for spec in filter(None, testing_hook(var).split(",")):
         target, _, kind = spec.partition(":")
         kind, _, at = kind.partition("@")
-        if target in (raw["stack"], f"{raw['stack']}#{raw.get('repeat', 0)}") and \
+        if target in (raw["stack"], f"{raw['stack']}#{raw.get('repeat', 0)}",
+                      f"{raw.get('model')}/{raw['stack']}") and \
                 (at or "train") == where:
             kinds.append(kind)
     return kinds

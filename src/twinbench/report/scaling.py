@@ -68,19 +68,19 @@ def sections(cells: list[Cell], start: int = 0) -> list[dict[str, Any]]:
                      "on the slope's standard error (n - 2 df). Contended: processes whose "
                      "CPUs other work shared while timed (kept in the map, counted here).")
         summary = table("What the map says", ["cost", "summary"],
-                        [[m.cost.label, m.summary] for m in sw.maps])
+                        [[m.cost.label, m.summary.partition(": ")[2]] for m in sw.maps])
         cross = crossover_lines([sw])
         tables = [exps, summary, table("Crossovers (significant per process on both sides)",
                                        ["crossover"], [[c] for c in cross] or
                                        [["no significant crossover in the range measured"]])]
         figs = [f for m in sw.maps if (f := figure(sw, m)) is not None]
         out.append({"anchor": f"scaling-{start + n}", "title": f"Scaling: {sw.title}",
-                    "tables": tables, "figures": figs, "portability": False})
+                    "tables": tables, "figures": figs, "portability": None})
     rows = [r for r in tune_rows(cells) if r.best is not None or r.failed]
     if any(r.failed or r.best for r in rows) and _has_variants(cells):
         out.append({"anchor": f"scaling-{start + len(out)}", "title": "Tune: default vs best "
                     "verified variant (training throughput)", "tables": [tune_table(rows)],
-                    "figures": [], "portability": False})
+                    "figures": [], "portability": None})
     return out
 
 
@@ -91,14 +91,17 @@ def _has_variants(cells: list[Cell]) -> bool:
 def _tune_cells(r: TuneRow) -> list[Any]:
     ci = f"[{r.ci95[0]:.2f}, {r.ci95[1]:.2f}]" if r.ci95 else "-"
     sig = {True: "yes", False: "no", None: "untested (< 3 processes)"}[r.significant]
+    if r.default is None:
+        sig = "no default measured"
     return [r.task, r.model, r.stack, f"{r.default:.4g}" if r.default else "-",
             r.best or "-", f"{r.best_value:.4g}" if r.best_value else "-",
             f"{r.speedup:.2f}x" if r.speedup else "-", ci, sig, r.option or "-",
-            "; ".join(r.failed) or "-"]
+            str(r.contended), "; ".join(r.failed) or "-"]
 
 
 TUNE_HEADERS = ["task", "model", "stack", "default samples/s", "best verified variant",
-                "its samples/s", "speedup", "95% CI", "significant", "run with", "failed"]
+                "its samples/s", "speedup", "95% CI", "significant", "run with", "contended",
+                "failed verification or run"]
 
 
 def tune_table(rows: list[TuneRow]) -> dict:
