@@ -244,3 +244,18 @@ def test_tune_names_the_best_verified_variant_and_its_option():
     assert torch_row.ci95[0] < 1.3 < torch_row.ci95[1]
     assert torch_row.option == "--stack-option torch:channels_last=1"
     assert compile_row.best is None and "unverified" in compile_row.failed[0]
+
+
+def test_sequence_length_is_a_text_axis_with_its_own_data_file():
+    from twinbench.runner.prepare import data_key, data_path
+
+    p = sweep_plan(["bilstm"], parse_vary(["length=16,64"]))
+    assert p.models == ("bilstm[length=16]", "bilstm[length=64]")
+    with pytest.raises(TwinbenchError, match="valid: width, train_batch, threads, batch"):
+        sweep_plan(["cnn"], parse_vary(["length=16"]))
+    with pytest.raises(ValueError, match="text models only"):
+        resolve_models(["cnn[length=16]"])
+    assert data_key("sms-spam", 64) == "sms-spam-len64" and data_key("sms-spam", None) == "sms-spam"
+    files = {"digits": "a", "sms-spam-len64": "b"}
+    assert data_path(files, "sms-spam", "bilstm[length=64]") == "b"
+    assert data_path(files, "digits", "mine.py:Net") == "a"  # a user's model: no knobs

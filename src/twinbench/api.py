@@ -44,7 +44,12 @@ from twinbench.runfolder import (  # noqa: F401
 )
 from twinbench.process.child import PARENT_ENV
 from twinbench.runner.executor import Executor, LocalExecutor, Submission
-from twinbench.runner.prepare import new_results, prepare_data, skipped_cell  # noqa: F401
+from twinbench.runner.prepare import (  # noqa: F401
+    data_path,
+    new_results,
+    prepare_data,
+    skipped_cell,
+)
 from twinbench.stacks import stack_info
 from twinbench.store.db import FINAL, Recorder, Store, default_db_path, one_line
 
@@ -69,7 +74,8 @@ def submission(p: Plan, cell: CellKey, data: dict[str, Path], mode: str, level: 
     cpus = p.cpus if "threads" not in knobs else point_cpus(p.cpus, knobs["threads"])
     byo = byo_plan.is_byo(p.config, model)  # a user's model: every parity check, always
     job = CellJob(task=task, dataset=dataset, model=model, stack=stack, run=run,
-                  data_path=data[dataset].resolve(), cpus=cpus, spawn_wall=time.time(),
+                  data_path=data_path(data, dataset, model).resolve(), cpus=cpus,
+                  spawn_wall=time.time(),
                   result_path=(cell_dir / "result.json").resolve(),
                   parity_path=(cell_dir / "probe.npz").resolve(), repeat=repeat, mode=mode,
                   parity_level="full" if byo else level,

@@ -20,7 +20,7 @@ from typing import Any, Callable
 from twinbench.errors import TwinbenchError
 from twinbench.plan import Events, Plan, plan
 from twinbench.results import CellKey
-from twinbench.runner.prepare import new_results, prepare_data, skipped_cell
+from twinbench.runner.prepare import data_path, new_results, prepare_data, skipped_cell
 from twinbench.config import RunConfig
 from twinbench.data.registry import TASKS
 from twinbench.export import foreign
@@ -132,7 +132,8 @@ def export_cell(p: Plan, key: CellKey, data: dict[str, Path], formats: list[str]
     run = p.config.model_copy(update={"batch_size": p.config.batch_size
                                       or TASKS[task].batch_size})
     job = ExportJob(task=task, dataset=dataset, model=model, stack=stack, run=run,
-                    data_path=data[dataset].resolve(), cpus=p.cpus, formats=tuple(formats),
+                    data_path=data_path(data, dataset, model).resolve(), cpus=p.cpus,
+                    formats=tuple(formats),
                     cell_dir=cell_dir)
     job_path = cell_dir / "export_job.json"
     job_path.write_text(job.model_dump_json(indent=2))

@@ -74,11 +74,11 @@ def _reference(phase: str, key: CellKey, epochs: int) -> float | None:
     """The reference machine's figure for a cell; a sweep point or stack variant
     (`cnn[width=2]`, `torch[channels_last=1]`) is counted at its family's and stack's
     default (a width of 8 costs more: the history of a first sweep corrects it)."""
-    family = variants.split(key.model)[0]
+    family = variants.parts(key.model)[0]
     if family not in families():  # a user's model (--model): no reference figure
         return None
     kind = spec_module(family).KIND
-    stack = variants.split(key.stack.partition("#")[0])[0]
+    stack = variants.parts(key.stack.partition("#")[0])[0]
     ref = REFERENCE.get((phase, stack, kind))
     if ref is None:
         return None

@@ -46,7 +46,9 @@ def parse_vary(texts: list[str]) -> dict[str, list[str]]:
 
 def axes_of(family: str) -> list[str]:
     """The axes a family can be swept on: its spec knobs, the run knobs, `batch`."""
-    return [*getattr(spec_module(family), "KNOBS", {}), *RUN_KNOBS, INFER_AXIS]
+    text = spec_module(family).KIND == "text"
+    run = [k for k in RUN_KNOBS if text or k != "length"]  # length: text models only
+    return [*getattr(spec_module(family), "KNOBS", {}), *run, INFER_AXIS]
 
 
 def sweep_plan(models: list[str], axes: dict[str, list[str]]) -> SweepPlan:

@@ -34,6 +34,15 @@ def split(name: str) -> tuple[str, dict[str, str]]:
     return m.group(1), knobs
 
 
+def parts(name: str) -> tuple[str, dict[str, str]]:
+    """`split` for names read back from results or given by a user's model (a path, a
+    stored string): a name that is not a variant is its own base, without knobs."""
+    try:
+        return split(name)
+    except ValueError:
+        return name, {}
+
+
 def join(base: str, knobs: dict[str, object]) -> str:
     """The canonical name: knobs sorted by name; no brackets without knobs."""
     if not knobs:

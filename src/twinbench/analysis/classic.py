@@ -15,7 +15,7 @@ LANGUAGES = ("Python", "JavaScript", "Java", "C++")
 def framework_of(stack: str) -> str | None:
     try:
         return FRAMEWORKS[stack_info(stack).framework]
-    except KeyError:  # a stack this version does not know (a foreign results.json)
+    except (KeyError, ValueError):  # a stack this version does not know (a foreign file)
         return None
 
 
@@ -39,6 +39,8 @@ CLAIMS = {
     "community": "the frameworks differ in the size and activity of their community",
     "API": "Keras has the simpler, higher-level API",
     "speed": "PyTorch is fast: ahead on training time and speed",
+    "parameters": "the more parameters, the longer training takes; PyTorch is ahead on "
+                  "parameters",
 }
 SUPPORTED, REFUTED, NOT_MEASURED = "supported", "refuted", "not measured here"
 
@@ -107,7 +109,40 @@ def classic_rows(results: Results | None, parity_cells: list[Cell], twins: list[
     speed, verdict = _speed(verdicts)
     rows.append(_row("speed", speed["PyTorch"], speed["Keras 3"], "#verdicts", "verdicts",
                      verdict))
+    rows.append(_parameters_row(cells))
     return rows
+
+
+def _parameters_row(cells: list[Cell]) -> dict:
+    """From a sweep over model size (`twinbench sweep --vary width=...`): each stack's
+    exponent of training time per sample against the parameter count, and where the
+    fastest stack changes. Supported when every fitted exponent's CI lies above 0,
+    refuted when one lies below; not measured without a size sweep."""
+    from twinbench.analysis.scaling import scaling_map
+
+    maps = [(sw, m) for sw in scaling_map(cells) if sw.axis == "parameters"
+            for m in sw.maps if m.cost.name == "train"]
+    if not maps:
+        text = "not measured in this run (`twinbench sweep --vary width=...`)"
+        return _row("parameters", text, text, "#verdicts", "verdicts", NOT_MEASURED)
+    per: dict[str, list[str]] = {fw: [] for fw in FRAMEWORKS.values()}
+    cis = []
+    for sw, m in maps:
+        for stack, fit in m.fits.items():
+            if fit is None or framework_of(stack) is None:
+                continue
+            ci = f" [{fit.ci95[0]:.2f}, {fit.ci95[1]:.2f}]" if fit.ci95 else " (no CI)"
+            per[framework_of(stack)].append(f"{stack} {fit.exponent:.2f}{ci}")
+            cis.append(fit.ci95)
+    summary = "; ".join(m.summary for _, m in maps)
+    verdict = (REFUTED if any(c and c[1] < 0 for c in cis) else
+               SUPPORTED if cis and all(c and c[0] > 0 for c in cis) else NOT_MEASURED)
+    return _row("parameters",
+                "training time per sample ∝ params^exponent: " + (", ".join(
+                    per["PyTorch"]) or "-") + f". {summary}",
+                "training time per sample ∝ params^exponent: " + (", ".join(
+                    per["Keras 3"]) or "-") + f". {summary}",
+                "#verdicts", "scaling sections", verdict)
 
 
 def _gradients_row(worst: float | None, parity_cells: list[Cell]) -> dict:

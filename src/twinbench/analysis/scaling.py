@@ -68,7 +68,8 @@ COSTS = (
 )
 BATCH_COST = Cost("infer_batch", "inference time per sample", "µs", None)
 AXIS_LABELS = {"parameters": "parameters", "infer_batch": "inference batch size",
-               "train_batch": "training batch size", "threads": "threads"}
+               "train_batch": "training batch size", "threads": "threads",
+               "length": "tokens per sequence"}
 
 
 @dataclass
@@ -116,7 +117,7 @@ class Sweep:
 def _x(group: Group, key: str) -> float | None:
     """The size of a point: the parameter count for a spec knob, else the knob's value."""
     if key in RUN_KNOBS:
-        return float(variants.split(group.model)[1][key])
+        return float(variants.parts(group.model)[1][key])
     params = [c.params for c in group.ok if c.params]
     return float(params[0]) if params else None
 
@@ -126,10 +127,10 @@ def sweeps_by_knob(groups: list[Group]) -> list[tuple[tuple, str, list[Group]]]:
     family's points on one task, the other knobs held fixed."""
     by_family: dict[tuple, list[Group]] = {}
     for g in groups:
-        by_family.setdefault((g.task, g.dataset, variants.split(g.model)[0]), []).append(g)
+        by_family.setdefault((g.task, g.dataset, variants.parts(g.model)[0]), []).append(g)
     out = []
     for key, gs in by_family.items():
-        knobs = {g.model: variants.split(g.model)[1] for g in gs}
+        knobs = {g.model: variants.parts(g.model)[1] for g in gs}
         keys = sorted({k for kn in knobs.values() for k in kn})
         for k in keys:
             if len({kn.get(k) for kn in knobs.values()}) < 2:
@@ -177,7 +178,7 @@ def batch_sweeps(groups: list[Group]) -> list[Sweep]:
             s.contended += is_contended(c) * len(rates)  # values, as `processes` counts
             for b, rate in rates.items():
                 s.points.setdefault(b, []).append(1e6 / rate)  # µs per sample
-    return [Sweep(t, d, variants.split(m)[0], m, "infer_batch",
+    return [Sweep(t, d, variants.parts(m)[0], m, "infer_batch",
                   [cost_map(BATCH_COST, list(series.values()), AXIS_LABELS["infer_batch"])])
             for (t, d, m), series in lines.items()
             if any(len(s.points) >= 2 for s in series.values())]

@@ -49,7 +49,7 @@ def tune_rows(cells: Iterable[Cell], metric: str = "train_samples_per_s") -> lis
     for g in group_cells(cells):
         if "#" in g.stack:
             continue
-        by_base.setdefault((g.task, g.model, variants.split(g.stack)[0]), []).append(g)
+        by_base.setdefault((g.task, g.model, variants.parts(g.stack)[0]), []).append(g)
     return [_row(key, gs, m) for key, gs in by_base.items()]
 
 
@@ -72,7 +72,7 @@ def _row(key: tuple, groups: list[Group], m: Metric) -> TuneRow:
     ci = bootstrap_ratio_ci(den, num)  # median(num) / median(den)
     test = process_test(a, b)
     speed = (best_v / d) if m.higher_is_better else (d / best_v)
-    opts = variants.split(best.stack)[1]
+    opts = variants.parts(best.stack)[1]
     option = " ".join(f"--stack-option {base}:{k}={v}" for k, v in opts.items())
     shared = sum(is_contended(c) for g in (default, best) for c in g.ok)
     return TuneRow(task, model, base, d, best.stack, best_v, speed, ci,

@@ -360,7 +360,7 @@ def cell_settings(job: CellJob, info: StackInfo, stack: Stack, threads: dict, sp
         "stack_options": dict(info.options),  # a variant's (`torch[channels_last=1]`)
         "TF_ENABLE_ONEDNN_OPTS": os.environ.get("TF_ENABLE_ONEDNN_OPTS"),
         # a sweep point's knobs (`cnn[width=2]`) and the extra inference batch sizes
-        "sweep_point": {**variants.split(job.model)[1],
+        "sweep_point": {**variants.parts(job.model)[1],
                         "infer_batches": list(job.run.infer_batches)},
         "keras_backend": info.keras_backend,
         "dtype": job.run.dtype, "batch_size": job.run.batch_size, "epochs": job.run.epochs,

@@ -122,11 +122,13 @@ def resolve_dataset(task: str, dataset: str | None, info: TaskInfo | None = None
 
 
 def load_dataset(name: str, seed: int, data_dir: Path | None = None,
-                 holdout: float | None = None) -> Dataset:
+                 holdout: float | None = None, length: int | None = None) -> Dataset:
+    """`length`: a text set's tokens per sequence (a sweep's `length` knob) instead of
+    its own."""
     info = DATASETS[name]
     data = info.loader(seed, data_dir, holdout)
     if info.kind == "text":
         from twinbench.data.text_sets import to_dataset
 
-        data = to_dataset(name, data, seed, info.sequence_length, holdout)
+        data = to_dataset(name, data, seed, length or info.sequence_length, holdout)
     return data

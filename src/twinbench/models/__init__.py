@@ -33,7 +33,8 @@ def families() -> dict[str, str]:
 
 # Knobs of a sweep point that are not the model's: they set the cell's run configuration
 # (`cnn[width=2,train_batch=32]`). Every other knob is a spec knob of the family (KNOBS).
-RUN_KNOBS = {"train_batch": "the training batch size", "threads": "the cell's CPU threads"}
+RUN_KNOBS = {"train_batch": "the training batch size", "threads": "the cell's CPU threads",
+             "length": "tokens per sequence (text: the data is encoded at this length)"}
 
 
 def resolve_models(names: list[str] | None) -> list[str]:
@@ -48,6 +49,8 @@ def resolve_models(names: list[str] | None) -> list[str]:
         if base not in known:
             raise ValueError(f"unknown model {base!r}; valid: {', '.join(FAMILIES)}")
         if knobs:
+            if "length" in knobs and import_module(f"{known[base]}.spec").KIND != "text":
+                raise ValueError(f"{n!r}: length is a knob of text models only")
             run_knobs(n)
             spec_knobs = {k: v for k, v in knobs.items() if k not in RUN_KNOBS}
             if spec_knobs:  # a bad width or depth fails here, before anything runs
@@ -66,13 +69,13 @@ def _default_spec(module: ModuleType) -> Any:
 
 def family(name: str) -> str:
     """The family of a model name: `cnn[width=2]` -> `cnn`."""
-    return variants.split(name)[0]
+    return variants.parts(name)[0]
 
 
 def run_knobs(name: str) -> dict[str, int]:
     """A sweep point's run knobs (RUN_KNOBS) as integers; {} for a plain family."""
     out = {}
-    for key, value in variants.split(name)[1].items():
+    for key, value in variants.parts(name)[1].items():
         if key in RUN_KNOBS:
             out[key] = int(variants.number(name, key, value, int))
     return out
@@ -80,7 +83,7 @@ def run_knobs(name: str) -> dict[str, int]:
 
 def spec_knobs(name: str) -> dict[str, str]:
     """A sweep point's knobs that change the model (the family's KNOBS)."""
-    return {k: v for k, v in variants.split(name)[1].items() if k not in RUN_KNOBS}
+    return {k: v for k, v in variants.parts(name)[1].items() if k not in RUN_KNOBS}
 
 
 def spec_module(name: str) -> ModuleType:

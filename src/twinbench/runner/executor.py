@@ -110,9 +110,11 @@ class LocalExecutor:
 
         from twinbench.runner.local import run_probe_batch
 
-        groups: dict[str, list[Submission]] = {}
+        # One process per stack and thread count: a process's thread pools are set once
+        # (a sweep over threads probes each count in its own process).
+        groups: dict[tuple[str, int], list[Submission]] = {}
         for s in subs:
-            groups.setdefault(s.job.stack, []).append(s)
+            groups.setdefault((s.job.stack, s.job.run.threads), []).append(s)
         if self.jobs == 1:  # in the driver's thread: Ctrl-C reaches the running batch
             for group in groups.values():
                 for s in group:

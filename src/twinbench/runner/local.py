@@ -79,11 +79,12 @@ def run_probe_batch(jobs: list[CellJob], info: StackInfo, cell_dirs: list[Path],
             stale.unlink(missing_ok=True)
         paths.append(str(cell_dir / "job.json"))
     folder = cell_dirs[0].parent
-    batch = folder / f"probes__{info.name}.json"
+    name = f"probes__{info.name}__t{jobs[0].run.threads}"  # one per stack and thread count
+    batch = folder / f"{name}.json"
     batch.write_text(json.dumps({"batch": paths, "stack": info.name, "mode": "probe",
                                  "cpus": list(jobs[0].cpus)}))
     env = cell_env(info, jobs[0].run.threads, jobs[0].run.seed, jobs[0].run.device)
-    logs = (folder / f"probes__{info.name}.stderr.txt", folder / f"probes__{info.name}.stdout.txt")
+    logs = (folder / f"{name}.stderr.txt", folder / f"{name}.stdout.txt")
     done = spawn(CELL_ENTRY, batch, env, timeout_s * len(jobs), memory_mb, stop, logs=logs,
                  what="probe process")
     return [_batch_result(job, cell_dir, done) for job, cell_dir in zip(jobs, cell_dirs)]

@@ -9,6 +9,7 @@ from pathlib import Path
 from twinbench import environment
 from twinbench.data.download import DataError
 from twinbench.data.registry import TASKS, load_dataset
+from twinbench.models import run_knobs
 from twinbench.errors import TwinbenchError
 from twinbench.byo import plan as byo_plan
 from twinbench.plan import Plan, byo_input
@@ -30,19 +31,31 @@ def prepare_data(p: Plan) -> dict[str, Path]:
     the same arrays, and a bad or missing file stops the run before any cell starts."""
     paths: dict[str, Path] = {}
     (p.out_dir / "data").mkdir(parents=True, exist_ok=True)
-    for dataset in dict.fromkeys(key[1] for key in p.cells):
+    for dataset, length in dict.fromkeys((k[1], run_knobs(k[2]).get("length")) for k in p.cells):
         try:
             with byo_input():
                 data = (byo_plan.load_data(p.config) if p.config.data is not None else
                         load_dataset(dataset, p.config.seed, p.config.data_dir,
-                                     p.config.holdout))
+                                     p.config.holdout, length))
         except DataError as e:
             raise TwinbenchError(str(e)) from None
-        paths[dataset] = p.out_dir / "data" / f"{dataset}.npz"
-        data.save(paths[dataset])
+        key = data_key(dataset, length)
+        paths[key] = p.out_dir / "data" / f"{key}.npz"
+        data.save(paths[key])
     with byo_input():  # the user's model, read on each data set in its own process
         byo_plan.inspect_models(p, paths)
     return paths
+
+
+def data_key(dataset: str, length: int | None) -> str:
+    """The prepared file of a data set, at a sweep point's sequence length if it sets one
+    (`sms-spam`, `sms-spam-len64`)."""
+    return dataset if length is None else f"{dataset}-len{length}"
+
+
+def data_path(data: dict[str, Path], dataset: str, model: str) -> Path:
+    """The prepared arrays a cell of `model` reads."""
+    return data[data_key(dataset, run_knobs(model).get("length"))]
 
 
 def new_results(p: Plan) -> Results:
