@@ -124,8 +124,11 @@ def plan_line(p: Plan, store: Store | None) -> str:
     est = estimate(p, store,
                    lambda t: cfg.epochs or task_info(cfg, t).epochs,
                    lambda t: cfg.batch_size or task_info(cfg, t).batch_size)
+    models = list(dict.fromkeys(k.model for k in p.cells))
+    points = f"{len(models)} model point(s) x " if len(models) > len(tasks) else ""
     return (f"plan: {len(p.cells)} timed cells and {len(p.probe_cells())} parity probes "
-            f"({len(tasks)} task(s) x {len(stacks)} stack(s) x {cfg.repeats} repeat(s)) -> "
+            f"({len(tasks)} task(s) x {points}{len(stacks)} stack(s) x {cfg.repeats} "
+            f"repeat(s)) -> "
             f"{p.out_dir}; {est.text()}; narrow it with --tasks, --stacks, --repeats or "
             f"--epochs")
 

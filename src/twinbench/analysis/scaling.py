@@ -140,7 +140,8 @@ def sweeps_by_knob(groups: list[Group]) -> list[tuple[tuple, str, list[Group]]]:
                 if k in knobs[g.model]:
                     fixed = {a: b for a, b in knobs[g.model].items() if a != k}
                     lines.setdefault(variants.join(key[2], fixed), []).append(g)
-            out += [((*key, fixed), k, members) for fixed, members in lines.items()]
+            out += [((*key, fixed), k, members) for fixed, members in lines.items()
+                    if len({knobs[g.model][k] for g in members}) >= 2]  # a line, not a dot
     return out
 
 

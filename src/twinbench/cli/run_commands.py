@@ -40,8 +40,9 @@ def run(
                                         "quick, or every task of --suite]."),
     stacks: Optional[str] = typer.Option(None, help="Stacks, comma-separated; see `twinbench "
                                          "stacks` \\[default: all, or the suite's]."),
-    models: Optional[str] = typer.Option(None, help="Model families, comma-separated "
-                                         "\\[default: each task's own]."),
+    models: Optional[str] = typer.Option(None, help="Model families, comma-separated, or "
+                                         "sweep points such as cnn[width=2] (see `twinbench "
+                                         "sweep`) \\[default: each task's own]."),
     model: Optional[str] = typer.Option(None, "--model", help="Your own model: "
                                         "path/model.py:NAME (a function returning a Keras "
                                         "model or an nn.Module, or an nn.Module class) or "
