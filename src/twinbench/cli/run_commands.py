@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Optional
 
 import typer
 from rich.table import Table
@@ -147,10 +147,11 @@ def run_config_kwargs(o: dict) -> dict:
                  threads=o["threads"],
                  repeats=o["repeats"])
     kw.update({k: v for k, v in given.items() if v is not None and v != ()})
-    if o.get("stack_option"):
-        kw["stacks"] = optioned_stacks(kw.get("stacks", ()), o["stack_option"])
     if o["suite"] is not None:
         kw["suite"] = _load_suite(o["suite"])
+    if o.get("stack_option"):  # on --stacks, else the suite's, else every stack
+        given_stacks = kw.get("stacks") or (kw["suite"].stacks if "suite" in kw else ())
+        kw["stacks"] = optioned_stacks(tuple(given_stacks), o["stack_option"])
     return kw
 
 
@@ -167,8 +168,7 @@ def optioned_stacks(stacks: tuple[str, ...], options: list[str]) -> tuple[str, .
             fail(str(e))
 
 
-def _run(options: dict, db: Optional[Path], resume: Optional[str], dry_run: bool,
-         after: Optional[Callable[[Any], None]] = None) -> None:
+def _run(options: dict, db: Optional[Path], resume: Optional[str], dry_run: bool) -> None:
     require_linux()
     from twinbench.api import plan, resume_plan
     from twinbench.config import RunConfig
@@ -190,8 +190,6 @@ def _run(options: dict, db: Optional[Path], resume: Optional[str], dry_run: bool
     t0 = time.monotonic()
     results = _execute(planned, store, options["force"])
     _print_results(results)
-    if after is not None:
-        after(results)
     console.print(f"run wall time: {_minutes(time.monotonic() - t0)}", highlight=False)
     console.print(f"results: {safe(planned.out_dir / 'results.json')}  (run id "
                   f"{safe(planned.run_id)}, history {safe(store.path)})")
