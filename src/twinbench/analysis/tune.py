@@ -17,7 +17,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from twinbench import variants
-from twinbench.analysis.aggregate import METRICS, Group, Metric, group_cells, is_contended
+from twinbench.analysis.aggregate import (
+    METRICS,
+    Group,
+    Metric,
+    group_cells,
+    is_contended,
+)
 from twinbench.measure.stats import bootstrap_ratio_ci, process_test
 from twinbench.results import Cell
 

@@ -97,11 +97,10 @@ def tune(
     channels_last and compile mode; Keras steps_per_execution and jit_compile; TF oneDNN),
     each verified before it is timed. Prints default vs best verified variant with the
     speedup, its CI, and the --stack-option that fixes it in `run`."""
+    from twinbench.errors import TwinbenchError
     from twinbench.models import resolve_models
     from twinbench.stacks import resolve_stacks
     from twinbench.sweep import tune_stacks
-
-    from twinbench.errors import TwinbenchError
 
     with handled():
         try:
@@ -118,4 +117,4 @@ def tune(
     _run(opts, db, None, dry_run)
 
 
-__all__ = ["sweep", "tune", "optioned_stacks"]
+__all__ = ["optioned_stacks", "sweep", "tune"]
