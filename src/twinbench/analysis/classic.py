@@ -142,7 +142,7 @@ def _parameters_row(cells: list[Cell]) -> dict:
                     per["PyTorch"]) or "-") + f". {summary}",
                 "training time per sample ∝ params^exponent: " + (", ".join(
                     per["Keras 3"]) or "-") + f". {summary}",
-                "#verdicts", "scaling sections", verdict)
+                "#scaling-0", "scaling sections", verdict)  # report.scaling's first
 
 
 def _gradients_row(worst: float | None, parity_cells: list[Cell]) -> dict:
