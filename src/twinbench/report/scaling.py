@@ -94,7 +94,8 @@ def _tune_cells(r: TuneRow) -> list[Any]:
     if r.default is None:
         sig = "no default measured"
     return [r.task, r.model, r.stack, f"{r.default:.4g}" if r.default else "-",
-            r.best or "-", f"{r.best_value:.4g}" if r.best_value else "-",
+            r.best or ("the default (no variant faster)" if r.default else "-"),
+            f"{r.best_value:.4g}" if r.best_value else "-",
             f"{r.speedup:.2f}x" if r.speedup else "-", ci, sig, r.option or "-",
             str(r.contended), "; ".join(r.failed) or "-"]
 
