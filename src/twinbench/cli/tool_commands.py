@@ -73,23 +73,27 @@ def worker(
 @app.command("stacks")
 def list_stacks(fmt: Format = format_option()) -> None:
     """List the stacks, whether each is installed, and the framework versions."""
-    from twinbench.stacks import STACKS, missing_modules, module_version
+    from twinbench.stacks import OPTIONS, STACKS, missing_modules, module_version
+
+    def options(name: str) -> str:
+        return "; ".join(f"{k}={'/'.join(v)}" for k, (v, _) in OPTIONS[name].items()) or "-"
 
     rows = [{"stack": i.name, "installed": not missing_modules(i),
              "versions": {m: module_version(m) for m in i.modules},
-             "compile_mode": i.compile_mode,
+             "compile_mode": i.compile_mode, "options": options(i.name),
              "install": f"pip install 'twinbench[{i.extra}]'" if missing_modules(i) else None}
             for i in STACKS.values()]
     if emit(fmt, rows, rows):
         return
     table = Table(title="twinbench stacks")
-    for col in ("stack", "status", "versions", "compile mode", "install"):
+    for col in ("stack", "status", "versions", "compile mode", "options (STACK[OPTION=V])",
+                "install"):
         table.add_column(col)
     for info in STACKS.values():
         missing = missing_modules(info)
         versions = ", ".join(f"{m} {module_version(m) or '-'}" for m in info.modules)
         status = "[green]installed[/green]" if not missing else "[red]missing[/red]"
-        table.add_row(info.name, status, versions, info.compile_mode,
+        table.add_row(info.name, status, versions, info.compile_mode, options(info.name),
                       "" if not missing else f"pip install 'twinbench[{info.extra}]'")
     console.print(table)
 
