@@ -33,6 +33,9 @@ def test_appending_padding_never_changes_a_text_output_in_any_stack(probe_run):
     for c in text:
         check = c.parity["checks"]["padding_invariance_max_abs"]
         assert check["pass"] and check["value"] <= 1e-5, (c.model, c.stack, check)
+        # the probe's time, part by part (the padding check is forward-only)
+        assert list(c.metrics["phase_s"])[-4:] == ["probe:gradients", "probe:padding",
+                                                   "probe:sgd", "probe:adam"], c.metrics
 
 
 def test_canonical_weights_round_trip_exactly_in_each_stack(probe_run):
