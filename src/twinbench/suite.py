@@ -88,6 +88,7 @@ class SuiteSettings(BaseModel):
     throughput_calls: int | None = Field(None, ge=1)
     loadgen_duration_s: float | None = Field(None, gt=0)
     loadgen_server_steps: int | None = Field(None, ge=1, le=20)
+    probe_jobs: int | None = Field(None, ge=1, le=64)  # untimed: changes no figure
 
     def given(self) -> dict[str, float | int]:
         return self.model_dump(exclude_none=True)
