@@ -21,8 +21,14 @@ setup-runtimes: setup
 run: setup
 	$(VENV)/bin/twinbench run $(ARGS)
 
+# Two workers (one per core of the 2-core machine; at most 4): most tests wait on the
+# measurement processes they spawn, so one core alone sits half idle. --dist loadfile keeps
+# each file on one worker, so a file's shared fixtures (the parity run, the Ray cluster)
+# are built once.
+XDIST  ?= -n auto --maxprocesses=4 --dist loadfile
+
 test: setup
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest $(XDIST) $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

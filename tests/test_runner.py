@@ -36,6 +36,12 @@ def test_full_cell_reports_every_contract_metric(crash_run):
     assert m["flops"]["start_reading_s"] > 0
     assert m["first_step_s"] + m["flops"]["start_reading_s"] < cell.wall_s
     assert cell.node["hardware_id"] and cell.node["cpu_model"]  # grouping by hardware
+    # where the cell's time went, phase by phase, in the order the cell ran them
+    phases = m["phase_s"]
+    assert list(phases) == ["start", "import", "build", "train", "latency", "throughput",
+                            "loadgen"]
+    assert all(v >= 0 for v in phases.values()) and phases["train"] > 0
+    assert sum(phases.values()) <= cell.wall_s
     assert set(m["latency_b1_ms"]) >= {"p50", "p90", "p99", "path"}
     paths = m["latency_b1_by_path"]
     assert set(paths) == {"predict", "__call__", "predict_on_batch", "compiled"}

@@ -125,3 +125,46 @@ def test_suites_carry_their_repeats_and_the_flag_overrides():
     assert RunConfig(suite="standard").repeats == 3  # CIs across processes, 3 seeds
     assert RunConfig(suite="quick").repeats == 1  # fast
     assert RunConfig(suite="standard", repeats=1).repeats == 1
+
+
+def test_the_default_run_is_the_quick_suite_with_its_settings_and_options_win():
+    default = RunConfig()  # what `make run` and a bare `twinbench.run()` plan
+    assert default.suite is not None and default.suite.name == "quick"
+    assert default.tasks == ("digits", "text")
+    fixed = default.suite.settings.given()
+    assert fixed == {"latency_budget_s": 1.0, "loadgen_duration_s": 0.25, "probe_jobs": 2}
+    assert (default.latency_budget_s, default.loadgen_duration_s) == (1.0, 0.25)
+    # an option given to the run wins; a suite without settings keeps the run's defaults
+    assert RunConfig(latency_budget_s=3.0).latency_budget_s == 3.0
+    assert RunConfig(suite="standard").latency_budget_s == 2.0
+    assert RunConfig(tasks=("digits",)).suite is None  # a task named alone: no suite
+    # the report's first lines state what the suite fixed, and an override
+    from twinbench.analysis.verdicts import _suite_line
+
+    cfg = RunConfig(latency_budget_s=3.0).model_dump(mode="json")
+    assert _suite_line(cfg) == ["suite: quick; its file sets latency_budget_s 1.0 (this run: "
+                                "3.0), loadgen_duration_s 0.25, probe_jobs 2"]
+
+
+def test_a_suite_setting_that_is_not_a_run_setting_is_one_line(tmp_path):
+    bad = write(tmp_path, GOOD + "\n[settings]\nlatency_budget = 1\n")
+    with pytest.raises(SuiteError, match="latency_budget: unknown field; valid: latency_calls"):
+        load_suite(bad)
+
+
+def test_the_cli_leaves_the_suite_settings_unless_the_option_is_given():
+    from twinbench.cli.run_commands import run_config_kwargs
+
+    base = dict(models=None, cell_timeout=900.0, wait_quiet=0.0, tasks=None, stacks=None,
+                threads=None, repeats=None, latency_calls=None, latency_budget=None,
+                probe_jobs=None,
+                suite=None, **{k: None for k in (
+                    "dataset", "data_dir", "holdout", "epochs", "batch_size", "seed",
+                    "target_accuracy", "out", "cell_memory_mb",
+                    "latency_bound_ms", "loadgen", "device", "executor", "ray_address",
+                    "export", "model", "data", "image_size")})
+    kw = {k: v for k, v in run_config_kwargs(base).items() if v is not None}
+    assert RunConfig(**kw).latency_budget_s == 1.0
+    kw = run_config_kwargs({**base, "latency_budget": 0.5, "latency_calls": 50})
+    got = RunConfig(**{k: v for k, v in kw.items() if v is not None})
+    assert (got.latency_budget_s, got.latency_calls) == (0.5, 50)

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from conftest import probe_stacks
@@ -33,6 +34,9 @@ def test_appending_padding_never_changes_a_text_output_in_any_stack(probe_run):
     for c in text:
         check = c.parity["checks"]["padding_invariance_max_abs"]
         assert check["pass"] and check["value"] <= 1e-5, (c.model, c.stack, check)
+        # the probe's time, part by part (the padding check is forward-only)
+        assert list(c.metrics["phase_s"])[-4:] == ["probe:gradients", "probe:padding",
+                                                   "probe:sgd", "probe:adam"], c.metrics
 
 
 def test_canonical_weights_round_trip_exactly_in_each_stack(probe_run):
@@ -150,3 +154,38 @@ def test_a_cell_failing_parity_is_marked_unverified():
     timed = Cell(task="digits", model="cnn", stack="keras-jax", status="ok")
     attach_parity(timed, [probe])
     assert timed.status == "unverified" and timed.reason == "forward_max_abs 0.3 > 1e-05"
+
+
+def test_a_compiled_twin_failing_where_its_eager_stack_passes_names_the_compiler(tmp_path):
+    """The PyTorch MNIST example on torch 2.13's inductor (measured: zero conv gradients
+    from the compiled module, while eager torch and every Keras twin agree): the failure
+    says the compiler changed the function, so nobody debugs a correct twin."""
+    from twinbench.parity.verdict import check_parity
+    from twinbench.results import Cell
+
+    rng = np.random.default_rng(0)
+    good = {"logits": rng.normal(size=(4, 3)), "loss": np.float64(1.0),
+            "grad:dense/kernel": rng.normal(size=(5, 3))}
+    cells = []
+    for stack, grad_scale in (("torch", 1), ("torch-compile", 0), ("keras-jax", 1),
+                              ("keras-tensorflow", 1), ("keras-tensorflow-xla", 0)):
+        probe = {**good, "grad:dense/kernel": good["grad:dense/kernel"] * grad_scale}
+        np.savez(tmp_path / f"{stack}.npz", **probe)
+        cells.append(Cell(task="t", dataset="d", model="mine", stack=stack, status="ok",
+                          params=15, parity={"probe_path": str(tmp_path / f"{stack}.npz")}))
+    check_parity(cells)
+    by = {c.stack: c.parity for c in cells}
+    assert by["torch"]["pass"] and by["keras-jax"]["pass"]
+    for compiled, eager in (("torch-compile", "torch"),
+                            ("keras-tensorflow-xla", "keras-tensorflow")):
+        assert not by[compiled]["pass"] and by[compiled]["compiler_fault"]
+        assert by[compiled]["failure"].startswith("grad_max_rel")
+        assert f"{eager} passes with the same twin, so {compiled}'s compiler changed" in \
+            by[compiled]["failure"]
+    # the eager twin failing too: nothing to blame on the compiler
+    from twinbench.parity.verdict import _name_a_compiler_fault
+
+    tc = cells[1].model_copy(deep=True)
+    tc.parity = {"pass": False, "failure": "grad_max_rel 1 > 0.0001"}
+    _name_a_compiler_fault(tc, {"torch": cells[1]})  # (torch-compile's own verdict: failed)
+    assert "compiler_fault" not in tc.parity and tc.parity["failure"].endswith("0.0001")

@@ -117,7 +117,12 @@ class RunConfig(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _from_suite(cls, data: object) -> object:
-        if not isinstance(data, dict) or data.get("suite") is None:
+        if not isinstance(data, dict):
+            return data
+        if data.get("suite") is None and data.get("model") is None and \
+                tuple(data.get("tasks") or ("quick",)) == ("quick",):
+            data = {**data, "suite": "quick", "tasks": ()}  # the default run is the quick suite
+        if data.get("suite") is None:
             return data
         suite = data["suite"]
         if isinstance(suite, (str, Path)):
@@ -131,6 +136,9 @@ class RunConfig(BaseModel):
             data["stacks"] = suite.stacks
         if data.get("repeats") is None:
             data["repeats"] = suite.repeats
+        for key, value in suite.settings.given().items():  # the run's own value wins
+            if data.get(key) is None:
+                data[key] = value
         return data
 
 

@@ -77,6 +77,23 @@ class SuiteTask(BaseModel):
                         self.epochs, self.batch_size, self.target_accuracy, self.target_source)
 
 
+class SuiteSettings(BaseModel):
+    """Run settings a suite fixes unless the run gives its own (an option on the command
+    line, an argument to `twinbench.run`). The quick suite shortens the inference phases
+    here to fit its time; the report states them. Unset: the run's defaults."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    latency_calls: int | None = Field(None, ge=1)
+    latency_budget_s: float | None = Field(None, gt=0)
+    throughput_calls: int | None = Field(None, ge=1)
+    loadgen_duration_s: float | None = Field(None, gt=0)
+    loadgen_server_steps: int | None = Field(None, ge=1, le=20)
+    probe_jobs: int | None = Field(None, ge=1, le=64)  # untimed: changes no figure
+
+    def given(self) -> dict[str, float | int]:
+        return self.model_dump(exclude_none=True)
+
+
 class Suite(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     name: str
@@ -86,6 +103,7 @@ class Suite(BaseModel):
     # Fresh-process repeats per cell unless --repeats says otherwise: 1 keeps the quick
     # suite fast; 3 gives the standard suite CIs across processes and 3 seeds per target.
     repeats: int = Field(1, ge=1, le=100)
+    settings: SuiteSettings = SuiteSettings()
     tasks: tuple[SuiteTask, ...] = Field(min_length=1)
 
     @field_validator("stacks")
@@ -151,7 +169,7 @@ def _message(e: ValidationError, model: type[BaseModel], data: dict[str, Any]) -
     first = next((x for x in errors if x["type"] == "extra_forbidden"), errors[0])
     msg = first["msg"].removeprefix("Value error, ")
     if first["type"] == "extra_forbidden":
-        owner = SuiteTask if first["loc"][0] == "tasks" else model
+        owner = {"tasks": SuiteTask, "settings": SuiteSettings}.get(first["loc"][0], model)
         msg = f"unknown field; valid: {', '.join(f for f in owner.model_fields if f != 'source')}"
     elif first["type"] == "missing":
         msg = "missing (required)"

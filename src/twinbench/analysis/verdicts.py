@@ -397,6 +397,24 @@ def overview(results: Results | None, groups: list[Group], probes: list[Cell]) -
             f"machine: {env.get('cpu_model') or '?'}, {env.get('cores') or '?'} cores, "
             f"{cfg.get('threads') or '?'} threads per cell, device {cfg.get('device', 'cpu')}",
             f"parity: {_parity_line(cells, probes)}",
+            *_suite_line(cfg),
         ],
         "reliability": reliability(groups),
     }
+
+
+def _suite_line(cfg: dict) -> list[str]:
+    """The suite and the run settings that its file fixed (the quick suite's shortened
+    inference phases), with the values the run used."""
+    suite = cfg.get("suite") or {}
+    fixed = {k: v for k, v in (suite.get("settings") or {}).items() if v is not None}
+    if not suite:
+        return []
+    def setting(k: str, v: object) -> str:
+        used = cfg.get(k, v)
+        return f"{k} {v}" + ("" if used == v else f" (this run: {used})")
+
+    line = f"suite: {suite.get('name', '?')}"
+    if fixed:
+        line += "; its file sets " + ", ".join(setting(k, v) for k, v in fixed.items())
+    return [line]

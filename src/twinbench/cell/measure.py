@@ -85,11 +85,43 @@ def divergence(train_loss: float, classes: int, factor: float) -> str | None:
     return None
 
 
+class PhaseClock:
+    """Wall seconds per phase of this cell (import, train, latency, throughput, loadgen,
+    probe, ...): where a cell's time goes, recorded as `metrics.phase_s`. A phase's clock
+    runs from its report to the next one; `stop` closes the last."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._open: tuple[str, float] | None = None
+
+    def reset(self) -> None:
+        self.seconds, self._open = {}, None
+
+    def enter(self, phase: str) -> None:
+        """Close the open phase and start `phase` (a phase already open keeps running)."""
+        if self._open is not None and self._open[0] == phase:
+            return
+        self.stop()
+        self._open = (phase, time.perf_counter())
+
+    def stop(self) -> dict[str, float]:
+        if self._open is not None:
+            phase, t0 = self._open
+            self.seconds[phase] = self.seconds.get(phase, 0.0) + time.perf_counter() - t0
+            self._open = None
+        return {k: round(v, 3) for k, v in self.seconds.items()}
+
+
+PHASES = PhaseClock()  # one cell per process (a probe batch starts a fresh clock per job)
+
+
 def report(job: CellJob, phase: str, **fields: object) -> None:
-    """The phase for the driver's display (process/progress.py), between timed sections.
-    A job-like without a result path (another process's helper call) reports nothing."""
+    """The phase for the driver's display (process/progress.py), between timed sections,
+    and for this cell's phase clock. A job-like without a result path (another process's
+    helper call) reports nothing."""
     path = getattr(job, "result_path", None)
     if path is not None:
+        PHASES.enter(phase)
         progress.report(progress.cell_file(path), phase, **fields)
 
 
@@ -181,6 +213,8 @@ def throughput_by_batch(fn: InferFn, x_test: np.ndarray, job: CellJob) -> dict[s
 def measure(job: CellJob, info: StackInfo, fault: Callable[[str], None]) -> dict:
     # The first matmul-peak reading, before any framework starts a thread pool. Its time
     # is not start-up: first_step_s counts from spawn_wall, moved past the reading.
+    PHASES.reset()  # this job's clock (a probe batch measures several in one process)
+    PHASES.enter("start")  # the quiet wait and the first peak reading
     quiet = wait_for_quiet(job)
     job = job.model_copy(update={"spawn_wall": job.spawn_wall + quiet.get("waited_s", 0.0)})
     t_peak = time.time()
@@ -191,6 +225,7 @@ def measure(job: CellJob, info: StackInfo, fault: Callable[[str], None]) -> dict
     t_import = time.time()
     adapter, family = import_adapter(job, info)
     import_s = time.time() - t_import
+    report(job, "build")
     data = Dataset.load(job.data_path)
     spec = cell_spec(job, data)
     stack = adapter(info, family, spec, job.run.optimizer, job.run.seed, job.run.batch_size)
@@ -224,9 +259,10 @@ def measure(job: CellJob, info: StackInfo, fault: Callable[[str], None]) -> dict
     else:
         fault("probe")
         report(job, "probe")
-        parity.update(save_probe(stack, job, weights, data, x_train, x_test))
+        parity.update(save_probe(stack, job, weights, data, x_train, x_test, PHASES.enter))
     metrics["peak_rss_mb"] = peak_rss_mb()
     metrics["peak_device_memory_mb"] = stack.peak_device_memory_mb()  # allocator's own
+    metrics["phase_s"] = PHASES.stop()
     settings = cell_settings(job, info, stack, thread_settings, spec)
     settings["device"] = device
     return {"status": status, "reason": reason, "params": stack.param_count(),
@@ -306,9 +342,9 @@ def train_and_time(stack: Stack, job: CellJob, data, x_train, x_test, t_build: f
     timer = StepTimer()
     curve = train(stack, job, data, x_train, x_test, timer)
     # One set of paths for both measurements: a compiled function built twice would
-    # trace and compile twice.
-    idiomatic, paths = stack.inference_paths()
+    # trace and compile twice (their building counts to the latency phase).
     report(job, "latency")
+    idiomatic, paths = stack.inference_paths()
     b1 = latency_b1(idiomatic, paths, x_test, job)
     # A Keras stack with steps_per_execution k times k batches per call of fit: each timed
     # "step" is one call, and the warm-up skips the calls that hold the first steps.

@@ -76,14 +76,19 @@ def run(
     cell_timeout: float = cell_timeout_option(),
     cell_memory_mb: Optional[float] = typer.Option(None, help="Kill a cell whose RSS passes "
                                                    "this many MB."),
-    probe_jobs: int = typer.Option(1, help="Parity probes (untimed) run at once; timed "
-                                   "cells always run one at a time."),
+    probe_jobs: Optional[int] = typer.Option(None, help="Parity probes (untimed) run at "
+                                             "once; timed cells always run one at a time "
+                                             "\\[default: 1, or the suite's: quick 2]."),
     wait_quiet: float = typer.Option(0.0, help="Seconds to wait, before each timed cell, for "
                                      "its CPUs to be quiet (other work under 10%); every cell "
                                      "records its contention either way."),
-    latency_calls: int = typer.Option(300, help="Timed batch-1 calls per inference path."),
-    latency_budget: float = typer.Option(2.0, help="Seconds of timed calls per path before it "
-                                         "stops short of --latency-calls (slow eager paths)."),
+    latency_calls: Optional[int] = typer.Option(None, help="Timed batch-1 calls per "
+                                                "inference path \\[default: 300, or the "
+                                                "suite's]."),
+    latency_budget: Optional[float] = typer.Option(None, help="Seconds of timed calls per "
+                                                   "path before it stops short of "
+                                                   "--latency-calls (slow eager paths) "
+                                                   "\\[default: 2, or the suite's: quick 1]."),
     latency_bound_ms: float = typer.Option(10.0, help="LoadGen Server scenario: p99 bound."),
     loadgen: bool = typer.Option(True, help="Run the MLPerf LoadGen phase (short durations)."),
     device: str = typer.Option("cpu", help="cpu or cuda (timed work on the GPU; memory from "
@@ -135,17 +140,18 @@ def run_config_kwargs(o: dict) -> dict:
     """CLI option values -> RunConfig fields (names that differ are mapped here). With
     --suite, tasks and stacks not given come from the suite."""
     kw = dict(models=names("--models", o["models"]), cell_timeout_s=o["cell_timeout"],
-              latency_budget_s=o["latency_budget"], wait_quiet_s=o["wait_quiet"])
+              wait_quiet_s=o["wait_quiet"])
     for k in ("dataset", "data_dir", "holdout", "epochs", "batch_size", "seed",
-              "target_accuracy", "out", "cell_memory_mb", "probe_jobs", "latency_calls",
+              "target_accuracy", "out", "cell_memory_mb",
               "latency_bound_ms", "loadgen", "device", "executor", "ray_address", "export",
               "model", "data", "image_size"):
         kw[k] = o[k]
     if o.get("infer_batches"):
         kw["infer_batches"] = o["infer_batches"]
+    # Not given: the suite's setting, else RunConfig's default.
     given = dict(tasks=names("--tasks", o["tasks"]), stacks=names("--stacks", o["stacks"]),
-                 threads=o["threads"],
-                 repeats=o["repeats"])
+                 threads=o["threads"], repeats=o["repeats"], latency_calls=o["latency_calls"],
+                 latency_budget_s=o["latency_budget"], probe_jobs=o["probe_jobs"])
     kw.update({k: v for k, v in given.items() if v is not None and v != ()})
     if o["suite"] is not None:
         kw["suite"] = _load_suite(o["suite"])

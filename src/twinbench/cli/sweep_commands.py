@@ -32,8 +32,8 @@ def _options(**given) -> dict:
     """The `run` options a sweep or tune leaves at run's defaults."""
     base = dict(suite=None, tasks=None, model=None, data=None, image_size=None, dataset=None,
                 data_dir=None, holdout=None, batch_size=None, seed=0, target_accuracy=None,
-                cell_memory_mb=None, probe_jobs=1, wait_quiet=0.0, latency_calls=300,
-                latency_budget=2.0, latency_bound_ms=10.0, loadgen=False, device="cpu",
+                cell_memory_mb=None, probe_jobs=None, wait_quiet=0.0, latency_calls=None,
+                latency_budget=None, latency_bound_ms=10.0, loadgen=False, device="cpu",
                 export=False, force=False, stack_option=[])
     return {**base, **given}
 

@@ -5,6 +5,8 @@ check). Written to a numpy file the driver reads (`parity.compare`)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from twinbench.config import CellJob, OptimizerConfig
@@ -25,22 +27,27 @@ SNAPSHOT_STEPS = {"sgd": (1, 3), "adam": (1,)}
 PARITY_SGD = OptimizerConfig(name="sgd", learning_rate=0.01, momentum=0.9)
 
 
-def save_probe(stack: Stack, job: CellJob, weights, data, x_train, x_test) -> dict:
+def save_probe(stack: Stack, job: CellJob, weights, data, x_train, x_test,
+               phase: Callable[[str], None] = lambda name: None) -> dict:
     """Everything the driver's parity checks compare, on the canonical weights: forward,
     loss and gradients on a fixed batch; with parity_level "full" also the weights after
-    SGD-with-momentum and Adam steps and the loss of 10 Adam steps, dropout off."""
+    SGD-with-momentum and Adam steps and the loss of 10 Adam steps, dropout off. `phase`
+    names each part as it starts (the cell's phase clock: where a probe's time goes)."""
+    phase("probe:gradients")
     probe = stack.probe(weights, x_test[:PROBE_BATCH], data.y_test[:PROBE_BATCH])
     arrays = {"logits": probe.logits, "loss": np.float64(probe.loss)}
     arrays.update({f"grad:{k}": v for k, v in probe.grads.items()})
     if x_test.ndim == 2 and job.parity_level == "full" and \
             getattr(stack.spec, "padding_invariant", True):  # ids: padding changes nothing
-        arrays.update(padding_probe(stack, weights, x_test, data.y_test))
+        phase("probe:padding")
+        arrays.update(padding_probe(stack, weights, x_test))
     if job.parity_level == "full":
         order = epoch_order(len(data.y_train), job.run.seed, 0)
         steps = batches(len(order), job.run.batch_size)[:TRAJECTORY_STEPS]
         pairs = [(x_train[order[sl]], data.y_train[order[sl]]) for sl in steps]
         arrays.update({f"init:{k}": v for k, v in weights.items()})
         for name, cfg in (("sgd", PARITY_SGD), ("adam", job.run.optimizer)):
+            phase(f"probe:{name}")
             losses, snaps = stack.train_steps(weights, pairs, cfg)
             arrays[f"{name}:loss"] = np.asarray(losses)
             for step in SNAPSHOT_STEPS[name]:
@@ -50,7 +57,7 @@ def save_probe(stack: Stack, job: CellJob, weights, data, x_train, x_test) -> di
             "parity_level": job.parity_level}
 
 
-def padding_probe(stack: Stack, weights, ids: np.ndarray, y: np.ndarray) -> dict:
+def padding_probe(stack: Stack, weights, ids: np.ndarray) -> dict:
     """Logits of the PADDING_BATCH shortest texts, trimmed to their longest length and
     then with padding appended up to the full sequence length."""
     from twinbench.data.text import lengths
@@ -58,8 +65,7 @@ def padding_probe(stack: Stack, weights, ids: np.ndarray, y: np.ndarray) -> dict
     n = lengths(ids)
     pick = np.argsort(n, kind="stable")[:PADDING_BATCH]
     trimmed = np.ascontiguousarray(ids[pick, : int(n[pick].max())])
-    short = stack.probe(weights, trimmed, y[pick]).logits
-    padded = stack.probe(weights, ids[pick], y[pick]).logits
+    short, padded = stack.forward(weights, [trimmed, np.ascontiguousarray(ids[pick])])
     return {"pad:trimmed": short, "pad:padded": padded}
 
 

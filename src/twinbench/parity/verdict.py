@@ -9,6 +9,7 @@ from pathlib import Path
 from twinbench.models import spec_module
 from twinbench.parity.compare import QUICK_CHECKS, compare, first_failure, load_probe
 from twinbench.results import Cell
+from twinbench.stacks import UNCOMPILED
 
 REFERENCE_STACK = "torch"  # parity reference; falls back to the first stack that ran
 
@@ -40,6 +41,20 @@ def check_parity(cells: list[Cell]) -> None:
             c.parity.update({"reference": ref.stack, "checks": checks,
                              "pass": all(v["pass"] for v in checks.values()),
                              "failure": first_failure(checks)})
+        for c in ok:
+            _name_a_compiler_fault(c, {o.stack: o for o in ok})
+
+
+def _name_a_compiler_fault(c: Cell, by_stack: dict[str, Cell]) -> None:
+    """A compiled twin that fails where the same twin uncompiled passes: the twin is right
+    and the compiler changed its function (e.g. torch 2.13's inductor, measured: zero conv
+    gradients for the PyTorch MNIST example's network). Said in the failure."""
+    eager = by_stack.get(UNCOMPILED.get(c.stack.split("#")[0], ""))
+    if c.parity.get("pass", True) or eager is None or not eager.parity.get("pass"):
+        return
+    c.parity["compiler_fault"] = True
+    c.parity["failure"] += (f"; {eager.stack} passes with the same twin, so {c.stack}'s "
+                            f"compiler changed the function (not a twin or conversion fault)")
 
 
 def attach_parity(c: Cell, probes: list[Cell]) -> None:

@@ -21,7 +21,7 @@ REFRESH_S = 1.0  # the driver re-announces an unchanged phase this often: the ET
 
 @dataclass(frozen=True)
 class CellProgress:
-    phase: str  # import, probe, train, latency, throughput, loadgen, export, reload
+    phase: str  # import, build, probe, train, latency, throughput, loadgen, export, reload
     detail: str | None = None  # "epoch", a format name
     step: int | None = None  # 1-based: the epoch or format running now
     steps: int | None = None

@@ -77,6 +77,10 @@ STACKS: dict[str, StackInfo] = {
     )
 }
 
+# A compiled stack and the stack that runs the same twin uncompiled: when the eager one
+# passes parity and the compiled one fails, the compiler changed the function.
+UNCOMPILED = {"torch-compile": "torch", "keras-tensorflow-xla": "keras-tensorflow"}
+
 DISTRIBUTIONS = {
     "torch": "torch", "tensorflow": "tensorflow-cpu", "jax": "jax", "keras": "keras",
 }

@@ -57,6 +57,11 @@ class Stack(Protocol):
     def probe(self, weights: dict[str, np.ndarray], x: np.ndarray, y: np.ndarray) -> Probe:
         """Forward, loss and gradients on a fresh twin holding `weights`."""
 
+    def forward(self, weights: dict[str, np.ndarray], xs: list[np.ndarray]
+                ) -> list[np.ndarray]:
+        """Logits of each input on one dropout-free twin holding `weights`, inference mode,
+        no gradients (the padding check needs only these)."""
+
     def train_steps(self, weights: dict[str, np.ndarray], batches: list,
                     cfg: OptimizerConfig) -> tuple[list[float], list[dict[str, np.ndarray]]]:
         """Steps on a fresh dropout-free twin: each step's loss, canonical weights after."""

@@ -163,6 +163,13 @@ class KerasStack:
         names = [by_id[id(v)] for v in model.trainable_variables]
         return Probe(logits, loss, dict(zip(names, grads)))
 
+    def forward(self, weights: dict[str, np.ndarray], xs: list[np.ndarray]
+                ) -> list[np.ndarray]:
+        # The stack's own compiled predict function, as in `probe`: one model, a trace
+        # per input shape, no gradient function traced.
+        model = self._new_model(weights, self.opt_cfg, self.spec.without_dropout())
+        return [np.asarray(model.predict_on_batch(x)) for x in xs]
+
     def train_steps(self, weights: dict[str, np.ndarray], batches: list, cfg: OptimizerConfig
                     ) -> tuple[list[float], list[dict[str, np.ndarray]]]:
         """`train_on_batch` on the dropout-free twin: loss of each step, weights after."""

@@ -219,6 +219,13 @@ class TorchStack:
         return Probe(logits.detach().numpy(), float(loss.item()),
                      self.weights.from_torch(self.spec, grads))
 
+    def forward(self, weights: dict[str, np.ndarray], xs: list[np.ndarray]
+                ) -> list[np.ndarray]:
+        model, fwd = self._parity_model(weights)
+        model.eval()
+        with torch.no_grad():
+            return [fwd(torch.from_numpy(x)).numpy() for x in xs]
+
     def train_steps(self, weights: dict[str, np.ndarray], batches: list, cfg: OptimizerConfig
                     ) -> tuple[list[float], list[dict[str, np.ndarray]]]:
         """Training steps on the dropout-free twin: loss of each, weights after each."""
