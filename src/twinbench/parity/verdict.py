@@ -17,9 +17,9 @@ REFERENCE_STACK = "torch"  # parity reference; falls back to the first stack tha
 def _tolerances(c: Cell) -> dict | None:
     """A family's own PARITY_TOLERANCES; a user's model's are in its settings (the cell
     read them from its inspection, see twinbench.byo.record.parity_tolerances)."""
-    from twinbench.models import families
+    from twinbench.models import families, family
 
-    if c.model in families():
+    if family(c.model) in families():  # a sweep point (cnn[width=2]) has its family's
         return getattr(spec_module(c.model), "PARITY_TOLERANCES", None)
     return (c.settings.get("byo") or {}).get("parity_tolerances")
 

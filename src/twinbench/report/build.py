@@ -17,6 +17,7 @@ from twinbench.errors import ReportError  # noqa: F401 - raised here, named here
 from twinbench.report import charts, codesize, tables
 from twinbench.analysis.classic import classic_rows
 from twinbench.analysis.verdicts import all_verdicts, overview, scope_name
+from twinbench.models import family
 from twinbench.results import Cell, Results, newer_schema
 
 
@@ -169,8 +170,9 @@ def context(data: RunData) -> dict[str, Any]:
     cells: list[Cell] = data.results.cells if data.results else []
     groups = agg.group_cells(cells)
     portability = portability_entries(data)
-    families = [c.model for c in cells] or [c.model for c in (data.verify.cells
-                                                               if data.verify else [])]
+    # a sweep point (cnn[width=2]) shows its family's twins
+    families = [family(c.model) for c in cells] or [
+        family(c.model) for c in (data.verify.cells if data.verify else [])]
     twins, training = codesize.twin_sources(families, data.run_dir), codesize.training_sources()
     verdicts = all_verdicts(groups, cells, portability, twins, training)
     parity_cells = data.verify.cells if data.verify else cells

@@ -224,7 +224,7 @@ class TorchStack:
         model, fwd = self._parity_model(weights)
         model.eval()
         with torch.no_grad():
-            return [fwd(torch.from_numpy(x)).numpy() for x in xs]
+            return [fwd(self._fmt(torch.from_numpy(x))).numpy() for x in xs]
 
     def train_steps(self, weights: dict[str, np.ndarray], batches: list, cfg: OptimizerConfig
                     ) -> tuple[list[float], list[dict[str, np.ndarray]]]:
