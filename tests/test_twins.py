@@ -167,8 +167,9 @@ def test_a_compiled_twin_failing_where_its_eager_stack_passes_names_the_compiler
     good = {"logits": rng.normal(size=(4, 3)), "loss": np.float64(1.0),
             "grad:dense/kernel": rng.normal(size=(5, 3))}
     cells = []
-    for stack, grad_scale in (("torch", 1), ("torch-compile", 0), ("keras-jax", 1),
-                              ("keras-tensorflow", 1), ("keras-tensorflow-xla", 0)):
+    for stack, grad_scale in (("torch", 1), ("torch-compile[mode=reduce-overhead]", 0),
+                              ("keras-jax", 1), ("keras-tensorflow", 1),
+                              ("keras-tensorflow-xla", 0)):
         probe = {**good, "grad:dense/kernel": good["grad:dense/kernel"] * grad_scale}
         np.savez(tmp_path / f"{stack}.npz", **probe)
         cells.append(Cell(task="t", dataset="d", model="mine", stack=stack, status="ok",
@@ -176,7 +177,7 @@ def test_a_compiled_twin_failing_where_its_eager_stack_passes_names_the_compiler
     check_parity(cells)
     by = {c.stack: c.parity for c in cells}
     assert by["torch"]["pass"] and by["keras-jax"]["pass"]
-    for compiled, eager in (("torch-compile", "torch"),
+    for compiled, eager in (("torch-compile[mode=reduce-overhead]", "torch"),
                             ("keras-tensorflow-xla", "keras-tensorflow")):
         assert not by[compiled]["pass"] and by[compiled]["compiler_fault"]
         assert by[compiled]["failure"].startswith("grad_max_rel")

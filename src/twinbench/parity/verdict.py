@@ -10,6 +10,7 @@ from twinbench.models import spec_module
 from twinbench.parity.compare import QUICK_CHECKS, compare, first_failure, load_probe
 from twinbench.results import Cell
 from twinbench.stacks import UNCOMPILED
+from twinbench.variants import parts
 
 REFERENCE_STACK = "torch"  # parity reference; falls back to the first stack that ran
 
@@ -49,7 +50,8 @@ def _name_a_compiler_fault(c: Cell, by_stack: dict[str, Cell]) -> None:
     """A compiled twin that fails where the same twin uncompiled passes: the twin is right
     and the compiler changed its function (e.g. torch 2.13's inductor, measured: zero conv
     gradients for the PyTorch MNIST example's network). Said in the failure."""
-    eager = by_stack.get(UNCOMPILED.get(c.stack.split("#")[0], ""))
+    base = parts(c.stack.split("#")[0])[0]  # torch-compile[mode=...] -> torch-compile
+    eager = by_stack.get(UNCOMPILED.get(base, ""))
     if c.parity.get("pass", True) or eager is None or not eager.parity.get("pass"):
         return
     c.parity["compiler_fault"] = True
