@@ -89,13 +89,22 @@ def parse_stack_options(texts: list[str]) -> dict[str, dict[str, str]]:
     return out
 
 
-def tune_stacks(stacks: list[str]) -> list[str]:
+# Options that change nothing on some kinds of model: a text model has no image tensor
+# for channels_last to lay out, so tuning it there would time the default twice.
+ONLY_FOR_KIND = {"channels_last": "image"}
+
+
+def tune_stacks(stacks: list[str], kinds: set[str] | None = None) -> list[str]:
     """Each stack with every one of its variants that differs from its default in one
-    option (one option at a time: the cells stay few, and a speedup names its cause)."""
+    option (one option at a time: the cells stay few, and a speedup names its cause).
+    `kinds`: the kinds of model tuned ("image", "text"); an option that acts on none of
+    them is left out."""
     out: list[str] = []
     for name in stacks:
         out.append(name)
         for key, (values, _) in OPTIONS[name].items():
+            if kinds is not None and key in ONLY_FOR_KIND and ONLY_FOR_KIND[key] not in kinds:
+                continue
             out += [variants.join(name, {key: v}) for v in values if v != default_option(name, key)]
     return out
 

@@ -110,7 +110,10 @@ def tune(
             raise TwinbenchError(str(e)) from None
         if any("[" in s or "#" in s for s in base):
             raise TwinbenchError("tune --stacks takes plain stack names; it adds the variants")
-    opts = _options(models=models, stacks=",".join(tune_stacks(base)),
+    from twinbench.models import spec_module
+
+    kinds = {spec_module(f).KIND for f in families}
+    opts = _options(models=models, stacks=",".join(tune_stacks(base, kinds)),
                     tasks=tasks or _default_tasks(families),
                     repeats=repeats, epochs=epochs, threads=threads, out=out,
                     cell_timeout=cell_timeout, executor=executor, ray_address=None)
