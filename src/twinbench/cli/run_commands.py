@@ -327,8 +327,9 @@ def import_cmd(
 
 @app.command()
 def verify(
-    models: str = typer.Option("all", help="Model families, comma-separated "
-                               "(cnn, bilstm, textcnn, transformer, resnet)."),
+    models: Optional[str] = typer.Option(None, help="Model families, comma-separated "
+                                         "(cnn, bilstm, textcnn, transformer, resnet) "
+                                         "\\[default: all; with --recipes: cnn,resnet]."),
     stacks: str = typer.Option("all", help="Stacks, comma-separated; see `twinbench stacks`."),
     seed: int = typer.Option(0, help="Seed of the canonical weights and the probe batch."),
     threads: Optional[int] = threads_option(),
@@ -336,9 +337,14 @@ def verify(
     cell_timeout: float = cell_timeout_option(),
     jobs: int = typer.Option(1, help="Cells run at once (nothing is timed; each cell's "
                              "threads share the CPUs)."),
+    recipes: Optional[str] = typer.Option(None, help="Training recipes to check too, "
+                                          "comma-separated, or all: 10 steps each with its "
+                                          "schedule, weight decay, clipping, loss and "
+                                          "augmentation (see twinbench.recipe.RECIPES)."),
 ) -> None:
     """Prove the twins equal: parameter count, forward, loss, gradients, optimizer steps
-    and a 10-step loss trajectory, each stack against the torch twin. Exit 1 on failure."""
+    and a 10-step loss trajectory, each stack against the torch twin; with --recipes also
+    each recipe's learning rate, weights and loss at every step. Exit 1 on failure."""
     require_linux()
     from twinbench.api import plan
     from twinbench.api import verify as api_verify
@@ -346,11 +352,12 @@ def verify(
     from twinbench.report.console import parity_table
 
     kwargs = dict(stacks=names("--stacks", stacks), seed=seed, out=out,
-                  cell_timeout_s=cell_timeout,
-                  probe_jobs=jobs)
+                  cell_timeout_s=cell_timeout, probe_jobs=jobs,
+                  parity_recipes=names("--recipes", recipes) if recipes else ())
+    models = models or ("cnn,resnet" if recipes else "all")
     if threads is not None:
         kwargs["threads"] = threads
-    with handled({"probe_jobs": "--jobs"}, writes=True):
+    with handled({"probe_jobs": "--jobs", "parity_recipes": "--recipes"}, writes=True):
         config = RunConfig(**kwargs)
         planned = plan(config, models=list(names("--models", models)))
         check_out_dir(planned.out_dir)

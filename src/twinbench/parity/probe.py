@@ -8,7 +8,9 @@ from __future__ import annotations
 import numpy as np
 
 from twinbench.config import CellJob, OptimizerConfig
+from twinbench.data import augment
 from twinbench.data.dataset import batches, epoch_order
+from twinbench.recipe import Recipe, resolve_recipes
 from twinbench.stacks.base import Stack
 
 PROBE_BATCH = 32  # samples in the fixed parity batch (the first of the test split)
@@ -41,13 +43,46 @@ def save_probe(stack: Stack, job: CellJob, weights, data, x_train, x_test) -> di
         pairs = [(x_train[order[sl]], data.y_train[order[sl]]) for sl in steps]
         arrays.update({f"init:{k}": v for k, v in weights.items()})
         for name, cfg in (("sgd", PARITY_SGD), ("adam", job.run.optimizer)):
-            losses, snaps = stack.train_steps(weights, pairs, cfg)
+            losses, snaps, _ = stack.train_steps(weights, pairs, cfg)
             arrays[f"{name}:loss"] = np.asarray(losses)
             for step in SNAPSHOT_STEPS[name]:
                 arrays.update({f"{name}@{step}:{k}": v for k, v in snaps[step - 1].items()})
+    if job.run.parity_recipes:
+        arrays.update({f"init:{k}": v for k, v in weights.items()})
+        for recipe in resolve_recipes(list(job.run.parity_recipes)):
+            arrays.update(recipe_probe(stack, job, weights, data, recipe))
     np.savez(job.parity_path, **arrays)
     return {"probe_batch": PROBE_BATCH, "probe_path": str(job.parity_path),
             "parity_level": job.parity_level}
+
+
+def recipe_batches(stack: Stack, job: CellJob, data, recipe: Recipe) -> list:
+    """The first TRAJECTORY_STEPS batches of epoch 0, augmented by the recipe's plan in
+    the canonical layout (numpy), then put in the stack's own layout."""
+    order = epoch_order(len(data.y_train), job.run.seed, 0)
+    steps = batches(len(order), job.run.batch_size)[:TRAJECTORY_STEPS]
+    order = order[: steps[-1].stop]
+    aug = recipe.augment
+    if aug.active and data.x_train.ndim == 4:
+        stats = augment.channel_stats(data.x_train) if aug.normalize else None
+        x = augment.augmented_epoch(data.x_train, order, aug, job.run.seed, 0, stats)
+    else:
+        x = data.x_train[order]
+    return [(stack.to_native(x[sl]), data.y_train[order][sl]) for sl in steps]
+
+
+def recipe_probe(stack: Stack, job: CellJob, weights, data, recipe: Recipe) -> dict:
+    """TRAJECTORY_STEPS steps of a recipe with its schedule resolved over those steps (so
+    its boundaries, warmup and decay fall inside them), its weight decay, clipping, loss
+    and augmentation: each step's loss, learning rate and weights after it."""
+    cfg = recipe.optimizer.for_steps(TRAJECTORY_STEPS)
+    losses, snaps, lrs = stack.train_steps(weights, recipe_batches(stack, job, data, recipe),
+                                           cfg, recipe.loss)
+    key = f"recipe:{recipe.name}"
+    out = {f"{key}:loss": np.asarray(losses), f"{key}:lr": np.asarray(lrs, np.float64)}
+    for step, snap in enumerate(snaps, start=1):
+        out.update({f"recipe@{recipe.name}@{step}:{k}": v for k, v in snap.items()})
+    return out
 
 
 def padding_probe(stack: Stack, weights, ids: np.ndarray, y: np.ndarray) -> dict:

@@ -19,10 +19,14 @@ import keras
 import numpy as np
 
 from twinbench.config import OptimizerConfig
+from twinbench.recipe import LossConfig
 from twinbench.measure.timing import StepTimer
 from twinbench.stacks import StackInfo
 from twinbench.stacks.base import InferFn, Probe
+from twinbench.stacks.keras_optim import RecipeLoss, make_optimizer
 from twinbench.stacks.keras_weights import load_canonical, variables_by_name
+
+__all__ = ["KerasStack", "head_loss", "loss_for", "make_optimizer"]
 
 
 def head_loss(head: str) -> keras.losses.Loss:
@@ -33,12 +37,17 @@ def head_loss(head: str) -> keras.losses.Loss:
     return keras.losses.SparseCategoricalCrossentropy(from_logits=head != "softmax")
 
 
-def make_optimizer(cfg: OptimizerConfig, backend: ModuleType) -> keras.optimizers.Optimizer:
-    if cfg.name == "sgd":
-        return backend.dense_gradients(keras.optimizers.SGD)(cfg.learning_rate,
-                                                             momentum=cfg.momentum)
-    return backend.dense_gradients(keras.optimizers.Adam)(
-        cfg.learning_rate, cfg.beta_1, cfg.beta_2, cfg.epsilon)
+def loss_for(head: str, cfg: LossConfig | None) -> keras.losses.Loss:
+    """The recipe's loss; plain cross-entropy keeps the head's own (`head_loss`)."""
+    if cfg is None or cfg == LossConfig():
+        return head_loss(head)
+    return RecipeLoss(cfg, head)
+
+
+def current_lr(model: keras.Model) -> float:
+    """The learning rate the optimizer's next step uses: Keras's schedule evaluated at
+    `optimizer.iterations`, by Keras."""
+    return float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
 
 
 class _StepClock(keras.callbacks.Callback):
@@ -56,7 +65,8 @@ class _StepClock(keras.callbacks.Callback):
 
 class KerasStack:
     def __init__(self, info: StackInfo, family: ModuleType, spec: object,
-                 opt_cfg: OptimizerConfig, seed: int, batch_size: int) -> None:
+                 opt_cfg: OptimizerConfig, seed: int, batch_size: int,
+                 loss_cfg: LossConfig | None = None) -> None:
         if keras.backend.backend() != info.backend:
             raise RuntimeError(f"Keras backend is {keras.backend.backend()}, "
                                f"stack {info.name} needs {info.backend}")
@@ -64,7 +74,8 @@ class KerasStack:
         self.opt_cfg, self.seed, self.batch_size = opt_cfg, seed, batch_size
         self.backend: ModuleType = import_module(
             f"twinbench.stacks.keras_backends.{info.backend}")
-        self.loss_fn = head_loss(getattr(spec, "head", "logits"))
+        self.head = getattr(spec, "head", "logits")
+        self.loss_fn = loss_for(self.head, loss_cfg)
         # A user's model names its variables its own way (twinbench.byo.twins).
         self.names = getattr(family, "variables_by_name", variables_by_name)
         # Set before build() to put layers around the twin after its weights are loaded
@@ -85,12 +96,12 @@ class KerasStack:
         return x  # the canonical layout is Keras's
 
     def _new_model(self, weights: dict[str, np.ndarray], cfg: OptimizerConfig,
-                   spec: object = None) -> keras.Model:
+                   spec: object = None, loss: keras.losses.Loss | None = None) -> keras.Model:
         model = self.family.build(spec or self.spec, self.seed)
         load_canonical(model, weights, self.names)
         if self.wrap is not None:
             model = self.wrap(model)
-        model.compile(optimizer=make_optimizer(cfg, self.backend), loss=self.loss_fn,
+        model.compile(optimizer=make_optimizer(cfg, self.backend), loss=loss or self.loss_fn,
                       jit_compile=self.info.jit_compile)  # explicit: "auto" differs per backend
         return model
 
@@ -151,16 +162,20 @@ class KerasStack:
         names = [by_id[id(v)] for v in model.trainable_variables]
         return Probe(logits, loss, dict(zip(names, grads)))
 
-    def train_steps(self, weights: dict[str, np.ndarray], batches: list, cfg: OptimizerConfig
-                    ) -> tuple[list[float], list[dict[str, np.ndarray]]]:
-        """`train_on_batch` on the dropout-free twin: loss of each step, weights after."""
-        model = self._new_model(weights, cfg, self.spec.without_dropout())
-        losses, snapshots = [], []
+    def train_steps(self, weights: dict[str, np.ndarray], batches: list, cfg: OptimizerConfig,
+                    loss_cfg: LossConfig | None = None
+                    ) -> tuple[list[float], list[dict[str, np.ndarray]], list[float]]:
+        """`train_on_batch` on the dropout-free twin: loss of each step, weights after,
+        and the learning rate Keras's optimizer used for each step."""
+        loss = None if loss_cfg is None else loss_for(self.head, loss_cfg)
+        model = self._new_model(weights, cfg, self.spec.without_dropout(), loss)
+        losses, snapshots, lrs = [], [], []
         for xb, yb in batches:
+            lrs.append(current_lr(model))
             losses.append(float(model.train_on_batch(xb, yb)))
             snapshots.append({k: keras.ops.convert_to_numpy(v.value)
                               for k, v in self.names(model).items()})
-        return losses, snapshots
+        return losses, snapshots, lrs
 
     def export(self, fmt: str, path, x: np.ndarray) -> dict:
         """Write the trained twin as `fmt` (see `twinbench.export.formats`)."""
