@@ -17,6 +17,7 @@ from typing import Any, Callable, Iterator
 from twinbench import environment
 from twinbench.byo import plan as byo_plan
 from twinbench.config import CellJob, RunConfig
+from twinbench.recipe import Recipe
 
 # The API's names, each defined in its own layer, are offered here too.
 from twinbench.errors import Interrupted, TwinbenchError  # noqa: F401
@@ -56,9 +57,13 @@ def submission(p: Plan, cell: CellKey, data: dict[str, Path], mode: str, level: 
     info = task_info(p.config, task)
     # Each repeat is an independent replicate: its own seed for weights and batch order
     # (the data split stays the run's).
+    # The recipe: the run's, else the task's, else the run's optimizer plainly; the job
+    # carries it (and its optimizer) so the cell trains and records exactly that.
+    recipe = p.config.recipe or info.recipe or Recipe(name="run", optimizer=p.config.optimizer)
     run = p.config.model_copy(update={"epochs": p.config.epochs or info.epochs,
                                       "batch_size": p.config.batch_size or info.batch_size,
-                                      "seed": p.config.seed + repeat})
+                                      "seed": p.config.seed + repeat, "recipe": recipe,
+                                      "optimizer": recipe.optimizer})
     byo = byo_plan.is_byo(p.config, model)  # a user's model: every parity check, always
     job = CellJob(task=task, dataset=dataset, model=model, stack=stack, run=run,
                   data_path=data[dataset].resolve(), cpus=p.cpus, spawn_wall=time.time(),

@@ -65,6 +65,11 @@ def run(
     batch_size: Optional[int] = typer.Option(None, help="Training batch size, the same in "
                                              "every stack \\[default: 32]."),
     seed: int = typer.Option(0, help="Seed of the split, initial weights and batch order."),
+    recipe: Optional[str] = typer.Option(None, help="Training recipe for every task (optimizer,"
+                                         " schedule, weight decay, clipping, loss, "
+                                         "augmentation): he-resnet, adamw-cosine, "
+                                         "sgd-nesterov, rmsprop-centered, adagrad "
+                                         "\\[default: each task's own, else Adam]."),
     repeats: Optional[int] = typer.Option(None, help="Fresh-process repeats per cell (seed+r, "
                                           "stack order rotated) \\[default: 1, or the suite's: "
                                           "standard 3]."),
@@ -143,6 +148,13 @@ def run_config_kwargs(o: dict) -> dict:
     kw.update({k: v for k, v in given.items() if v is not None and v != ()})
     if o["suite"] is not None:
         kw["suite"] = _load_suite(o["suite"])
+    if o.get("recipe"):
+        from twinbench.recipe import resolve_recipes
+
+        try:
+            kw["recipe"] = resolve_recipes([o["recipe"]])[0]
+        except ValueError as e:
+            fail(f"--recipe: {e}")
     return kw
 
 

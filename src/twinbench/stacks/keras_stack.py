@@ -50,17 +50,30 @@ def current_lr(model: keras.Model) -> float:
     return float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
 
 
+FIRST_LOSSES = 10  # training steps whose loss each stack keeps (recipe agreement)
+
+
 class _StepClock(keras.callbacks.Callback):
-    def __init__(self, timer: StepTimer, batch_size: int, n: int) -> None:
+    def __init__(self, timer: StepTimer, batch_size: int, n: int,
+                 means: list[float] | None = None) -> None:
         super().__init__()
         self.timer, self.batch_size, self.n = timer, batch_size, n
+        self.means = means if means is not None else []
 
     def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
         self.timer.begin()
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
-        keras.ops.convert_to_numpy(logs["loss"])  # host read: the step is really done
+        mean = keras.ops.convert_to_numpy(logs["loss"])  # host read: the step is done
         self.timer.end(min(self.batch_size, self.n - batch * self.batch_size))
+        if len(self.means) < FIRST_LOSSES and batch == len(self.means):  # first epoch
+            self.means.append(float(mean))
+
+
+def losses_from_means(means: list[float]) -> list[float]:
+    """Each step's loss from fit's running mean of equal batches: l_i = (i+1) m_i - i m_(i-1)
+    (float64; the float32 mean's rounding grows by a factor i, ~1e-6 at step 10)."""
+    return [means[0]] + [(i + 1) * means[i] - i * means[i - 1] for i in range(1, len(means))]
 
 
 class KerasStack:
@@ -107,6 +120,7 @@ class KerasStack:
 
     def build(self, weights: dict[str, np.ndarray]) -> None:
         self.model = self._new_model(weights, self.opt_cfg)
+        self._loss_means: list[float] = []
 
     @property
     def resolved_jit_compile(self) -> bool:
@@ -120,8 +134,26 @@ class KerasStack:
         # trainable only: count_params() also counts BatchNorm's moving statistics
         return int(sum(np.prod(v.shape) for v in self.model.trainable_weights))
 
+    def learning_rates(self) -> list[float]:
+        """The learning rate of every step so far: Keras's own schedule object (or the
+        constant) evaluated at each value 0..iterations-1 its optimizer called it with."""
+        opt = self.model.optimizer
+        n = int(keras.ops.convert_to_numpy(opt.iterations))
+        sched = opt._learning_rate  # the LearningRateSchedule or the constant Variable
+        if not isinstance(sched, keras.optimizers.schedules.LearningRateSchedule):
+            return [float(keras.ops.convert_to_numpy(opt.learning_rate))] * n
+        try:  # vectorised where the schedule allows it (not CosineDecay's warmup cond)
+            return [float(v) for v in keras.ops.convert_to_numpy(
+                sched(keras.ops.arange(n, dtype="int64")))] if n else []
+        except Exception:
+            return [float(keras.ops.convert_to_numpy(sched(i))) for i in range(n)]
+
+    def first_losses(self) -> list[float]:
+        """The training loss of each of the first FIRST_LOSSES steps (first epoch)."""
+        return losses_from_means(self._loss_means) if self._loss_means else []
+
     def train_epoch(self, x: np.ndarray, y: np.ndarray, timer: StepTimer) -> float:
-        clock = _StepClock(timer, self.batch_size, len(y))
+        clock = _StepClock(timer, self.batch_size, len(y), self._loss_means)
         hist = self.model.fit(x, y, batch_size=self.batch_size, epochs=1, shuffle=False,
                               verbose=0, callbacks=[clock])
         return float(hist.history["loss"][-1])

@@ -42,6 +42,9 @@ def head_loss(head: str):
     return F.cross_entropy
 
 
+FIRST_LOSSES = 10  # training steps whose loss each stack keeps (recipe agreement)
+
+
 def loss_for(head: str, cfg: LossConfig | None):
     """The recipe's loss; plain cross-entropy keeps the head's own (`head_loss`)."""
     if cfg is None or cfg == LossConfig():
@@ -127,6 +130,7 @@ class TorchStack:
         self.model, self.fwd = self._new_model(weights)
         self.model.to(self.device)  # in place: the compiled wrapper follows
         self.opt = make_optimizer(self.model.parameters(), self.opt_cfg)
+        self._first_losses: list[float] = []
 
     def export_weights(self) -> dict[str, np.ndarray]:
         state = {k: v.detach().cpu().numpy() for k, v in self.model.state_dict().items()}
@@ -155,7 +159,17 @@ class TorchStack:
             value = loss.item()  # host copy: synchronises a CUDA step before the clock
             timer.end(len(yb))
             total += value * len(yb)
+            if len(self._first_losses) < FIRST_LOSSES:
+                self._first_losses.append(value)
         return total / n
+
+    def learning_rates(self) -> list[float]:
+        """The learning rate of every training step so far (the Stepper's)."""
+        return list(self.opt.lrs)
+
+    def first_losses(self) -> list[float]:
+        """The training loss of each of the first FIRST_LOSSES steps."""
+        return list(self._first_losses)
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         self.model.eval()

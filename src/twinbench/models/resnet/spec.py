@@ -62,6 +62,17 @@ class ResNetSpec(SpecBase):
                 c_in = c_out
         return out
 
+    def forward_flops(self) -> int:
+        """Multiply-adds x 2 of the convolutions and the Dense layer for one sample
+        (BatchNorm, ReLU, the shortcuts and the pooling are O(activations) and left out,
+        as for the other families). "same" padding: a stride-2 output is ceil(h / 2)."""
+        h, w, c = self.input_hwc
+        flops = 2 * h * w * 9 * c * self.filters[0]
+        for _, c_in, c_out, stride in self.blocks():
+            h, w = -(-h // stride), -(-w // stride)
+            flops += 2 * h * w * 9 * (c_in + c_out) * c_out  # conv1 (c_in) and conv2 (c_out)
+        return flops + 2 * self.filters[-1] * self.classes
+
     def param_shapes(self) -> dict[str, tuple[tuple[int, ...], str]]:
         """Canonical (Keras-layout) shape and initialiser of every variable, in layer
         order; BatchNorm's moving statistics included (they are not trained)."""
