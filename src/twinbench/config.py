@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from twinbench.recipe import OptimizerConfig, Recipe, resolve_recipes
 from twinbench.suite import Suite, load_suite
@@ -60,9 +60,10 @@ class RunConfig(BaseModel):
     # else `optimizer` with cross-entropy and no augmentation. The cell's job carries the
     # one it trains with, recorded in full in its settings.
     recipe: Recipe | None = None
-    # `verify --recipes`: shipped recipes (twinbench.recipe.RECIPES) whose 10 steps the
-    # parity probe also runs, with schedule, weight decay, clipping and augmentation on.
-    parity_recipes: tuple[str, ...] = ()
+    # `verify --recipes`: recipes (shipped ones by name, twinbench.recipe.RECIPES, or
+    # records) whose 10 steps the parity probe also runs, with schedule, weight decay,
+    # clipping and augmentation on.
+    parity_recipes: tuple[Recipe, ...] = ()
     dtype: str = "float32"
     # Repeats: each cell runs this many times, each in a fresh process with seed+repeat
     # for the initial weights and batch order, the stack order rotated between repeats.
@@ -101,11 +102,13 @@ class RunConfig(BaseModel):
     # suite, targets and sources included, is recorded with the config.
     suite: Suite | None = None
 
-    @model_validator(mode="after")
-    def _known_recipes(self) -> "RunConfig":
-        if self.parity_recipes:
-            resolve_recipes(list(self.parity_recipes))  # raises "unknown recipe ...; valid"
-        return self
+    @field_validator("parity_recipes", mode="before")
+    @classmethod
+    def _named_recipes(cls, v: object) -> object:
+        """Names of shipped recipes ("all": every one) become the recipes themselves."""
+        if isinstance(v, (list, tuple)) and v and all(isinstance(r, str) for r in v):
+            return tuple(resolve_recipes(list(v)))  # raises "unknown recipe ...; valid"
+        return v
 
     @model_validator(mode="before")
     @classmethod
