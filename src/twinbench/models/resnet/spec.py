@@ -110,16 +110,22 @@ PROBE_DATASET = "digits-8x8"
 # conv+BatchNorm layers and reorders their float32 sums: 1.14e-5 apart from the torch twin
 # on this probe (measured, before and after the Block layer), at a relative error of 9e-7
 # and with gradients within 1.2e-6; the other five stacks stay within 1e-5.
-# Recipes (`verify --recipes`), weights and loss after each of 10 training steps through 19
-# BatchNorm layers in training mode: 5e-2 instead of 1e-3. With the same update code, the
-# eager and torch.compile'd torch twins were 4e-2 apart in a BatchNorm beta's update by
-# step 10 (he-resnet), 2.7e-2 (adamw-cosine) and 7.3e-3 already at step 1 in a conv
-# kernel (sgd-nesterov, Keras-TensorFlow the same 7.3e-3), while their losses agreed to
-# 2e-3 and the cnn family's recipes agree within 3e-5 on every stack (all measured).
-# Schedules are still compared exactly (recipe_lr_max_rel 1e-6) and each formula by the
-# trap tests (tests/test_recipe_traps.py, 1e-6 against the real optimizers).
+# Recipes (`verify --recipes`): weights after each of 10 training steps through 19
+# BatchNorm layers in training mode, 1e-1 instead of 1e-3, and losses 5e-2. The reference,
+# eager torch, accumulates BatchNorm's statistics in double on the CPU: its float32 run
+# agrees with its float64 run to 2e-4 in every update and 1e-5 in every loss, for every
+# recipe (measured). The stacks that compute them in float32 (Keras on every backend,
+# torch.compile's inductor) lose precision in near-constant channels, which the recipe's
+# augmentation makes (a digit flipped or shifted by pixels of zeros): measured against
+# eager torch, up to 6.9e-2 in a BatchNorm beta's update (adagrad, Keras on TensorFlow,
+# JAX and torch alike, step 6) and 4e-2 (he-resnet, torch.compile, the same update code),
+# while the same adagrad recipe without flips agrees to 1e-5 at every step and the cnn
+# family (no BatchNorm) agrees within 3e-5 on every recipe and stack, at 1e-3. So the cnn
+# checks each recipe's semantics tightly; the resnet adds BatchNorm at this looser bound.
+# Learning rates are still compared exactly (recipe_lr_max_rel 1e-6) and each formula by
+# the trap tests (tests/test_recipe_traps.py, 1e-6 against the real optimizers).
 PARITY_TOLERANCES = {"loss_10_steps_max_rel": 5e-2, "forward_max_abs": 3e-5,
-                     "recipe_update_rel": 5e-2, "recipe_loss_max_rel": 5e-2}
+                     "recipe_update_rel": 1e-1, "recipe_loss_max_rel": 5e-2}
 
 
 def spec_for(data) -> ResNetSpec:  # data: twinbench.data.dataset.Dataset
