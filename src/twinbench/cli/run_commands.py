@@ -365,8 +365,8 @@ def verify(
 
     kwargs = dict(stacks=names("--stacks", stacks), seed=seed, out=out,
                   cell_timeout_s=cell_timeout, probe_jobs=jobs,
-                  parity_recipes=names("--recipes", recipes) if recipes else ())
-    models = models or ("cnn,resnet" if recipes else "all")
+                  parity_recipes=names("--recipes", recipes))
+    models = ("cnn,resnet" if recipes is not None else "all") if models is None else models
     if threads is not None:
         kwargs["threads"] = threads
     with handled({"probe_jobs": "--jobs", "parity_recipes": "--recipes"}, writes=True):
