@@ -1,5 +1,4 @@
 """The torch ResNet-20 twin on a CIFAR-shaped npz (default /tmp/cifar_shaped.npz, or argv[1])
-
 with He et al.'s recipe as `run --recipe he-resnet --epochs 4 --batch-size 32` trains it on
 2048 images (256 steps): the first 10 training losses in float32 against float64. Shows
 how far float32 rounding alone moves the early loss curve at lr 0.1 (recipe-check's limit)."""
