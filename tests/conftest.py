@@ -1,5 +1,9 @@
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -66,3 +70,17 @@ def crash_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Results, Path]:
     finally:
         mp.undo()
     return results, out
+
+
+@pytest.fixture(scope="session", params=["jax", "tensorflow", "torch"])
+def layer_results(request) -> dict[str, float]:
+    """layer_twins.py (layer converters and recipe traps) in one child per Keras backend,
+    shared by test_layers.py and test_recipe_traps.py: {check: difference}."""
+    pytest.importorskip("torch")
+    pytest.importorskip("keras")
+    pytest.importorskip(request.param)
+    env = {**os.environ, "KERAS_BACKEND": request.param, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    r = subprocess.run([sys.executable, str(Path(__file__).with_name("layer_twins.py"))],
+                       env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    return json.loads(r.stdout.strip().splitlines()[-1])

@@ -1,4 +1,5 @@
-"""Layer-level twins, run in a subprocess by test_layers.py (Keras on the backend given
+"""Layer-level twins and recipe traps (recipe_twins.py), run in one subprocess per Keras
+backend for test_layers.py and test_recipe_traps.py (Keras on the backend given
 in KERAS_BACKEND, PyTorch beside it). Prints {check: max abs diff} as JSON.
 
 Each check builds a Keras layer, converts its weights to torch with
@@ -169,7 +170,9 @@ def dropout() -> dict[str, float]:
 if __name__ == "__main__":
     torch.manual_seed(0)
     results: dict[str, float] = {}
+    from recipe_twins import CHECKS as RECIPE_CHECKS  # beside this file (sys.path[0])
+
     for check in (conv1d, conv2d_same_stride2, embedding, lstm, gru, batchnorm, layernorm,
-                  mha, dropout):
+                  mha, dropout, *RECIPE_CHECKS):
         results.update(check())
     print(json.dumps(results))

@@ -9,6 +9,7 @@ from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 from twinbench.models import twin_module  # noqa: E402
 from twinbench.models.bilstm.spec import BiLSTMSpec  # noqa: E402
 from twinbench.models.cnn.spec import CNNSpec  # noqa: E402
+from twinbench.models.resnet.spec import ResNetSpec  # noqa: E402
 from twinbench.models.textcnn.spec import TextCNNSpec  # noqa: E402
 from twinbench.models.transformer.spec import TransformerSpec  # noqa: E402
 
@@ -24,6 +25,7 @@ def counted(family: str, spec, x) -> float:
     ("cnn", CNNSpec(), (3, 1, 28, 28)),
     ("cnn", CNNSpec(input_hwc=(32, 32, 3), filters=(16, 32)), (2, 3, 32, 32)),
     ("textcnn", TextCNNSpec(vocab=50, length=24), None),
+    ("resnet", ResNetSpec(input_hwc=(9, 9, 3), depth=8), (2, 3, 9, 9)),  # odd: ceil(h / 2)
 ])
 def test_fixed_size_models_match_the_flop_counter(family, spec, shape):
     x = torch.randn(shape) if shape else torch.randint(2, 50, (3, spec.length))

@@ -170,7 +170,7 @@ def call(args: list[str], capsys) -> tuple[int, str]:
     ["run", "--stacks", "", "--dry-run"], ["run", "--stacks", ",", "--dry-run"],
     ["run", "--tasks", " , ", "--dry-run"], ["run", "--models", "", "--dry-run"],
     ["latency", "--stacks", ","], ["verify", "--models", ""], ["export", "--formats", ","],
-    ["pipelines", "--pipelines", ""],
+    ["pipelines", "--pipelines", ""], ["verify", "--recipes", ","],
 ])
 def test_an_empty_name_list_is_an_error_not_all(args, capsys, tmp_path):
     code, err = call([*args, "--out", str(tmp_path)], capsys)
@@ -192,6 +192,8 @@ def _options(command: str) -> set[str]:
     (["export", "--tolerance", "0"], "--tolerance"),
     (["export", "--epochs", "-1"], "--epochs"),
     (["pipelines", "--cell-timeout", "0"], "--cell-timeout"),
+    (["verify", "--recipes", "he"], "--recipes"),
+    (["run", "--recipe", "he", "--dry-run"], "--recipe"),
 ])
 def test_validation_errors_name_the_real_option(args, flag, capsys, tmp_path):
     code, err = call([*args, "--out", str(tmp_path)], capsys)

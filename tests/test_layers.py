@@ -1,11 +1,6 @@
 """Every layer type's converter, against real Keras layers on each backend, and the trap
-each one hides (the "naive_*" form must differ, or the test proves nothing)."""
-
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
+each one hides (the "naive_*" form must differ, or the test proves nothing). The checks run
+in one child per backend (conftest's `layer_results`, shared with test_recipe_traps)."""
 
 import pytest
 
@@ -22,16 +17,6 @@ EQUAL = {  # check -> max abs diff allowed (float32)
 }
 DIFFERENT = ("naive_conv2d_same_stride2", "naive_gru_reset_before", "naive_batchnorm_moving_mean",
              "naive_batchnorm_infer", "naive_layernorm_default_eps")
-
-
-@pytest.fixture(scope="module", params=["jax", "tensorflow", "torch"])
-def layer_results(request):
-    pytest.importorskip(request.param)
-    env = {**os.environ, "KERAS_BACKEND": request.param, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    r = subprocess.run([sys.executable, str(Path(__file__).with_name("layer_twins.py"))],
-                       env=env, capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0, r.stderr[-3000:]
-    return json.loads(r.stdout.strip().splitlines()[-1])
 
 
 def test_converted_layers_compute_the_same_function(layer_results):

@@ -16,6 +16,7 @@ import twinbench
 LAYERS: list[tuple[str, ...]] = [
     # contracts and leaves: types, errors, measurement maths, data, models, stacks, history
     ("twinbench.version", "twinbench.errors", "twinbench.hooks", "twinbench.results",
+     "twinbench.recipe",
      "twinbench.suite", "twinbench.config", "twinbench.measure", "twinbench.data",
      "twinbench.variants", "twinbench.models", "twinbench.stacks", "twinbench.store.db",
      "twinbench.store"),

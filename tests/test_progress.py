@@ -68,7 +68,10 @@ def test_eta_comes_from_the_epochs_so_far(tmp_path, monkeypatch):
             return np.zeros((len(x), 2), np.float32)
 
     y = np.array([0, 1] * 4)
-    job = SimpleNamespace(run=SimpleNamespace(epochs=3, seed=0, divergence_factor=10.0),
+    from twinbench.recipe import Recipe
+
+    job = SimpleNamespace(run=SimpleNamespace(epochs=3, seed=0, divergence_factor=10.0,
+                                              recipe=Recipe(name="run")),
                           result_path=tmp_path / "result.json")
     measure_cell.train(Stack(), job, SimpleNamespace(y_train=y, y_test=y), y, y, None)
     assert [(w["step"], w["steps"]) for w in written] == [(1, 3), (2, 3), (3, 3)]

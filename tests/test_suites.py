@@ -168,3 +168,34 @@ def test_the_cli_leaves_the_suite_settings_unless_the_option_is_given():
     kw = run_config_kwargs({**base, "latency_budget": 0.5, "latency_calls": 50})
     got = RunConfig(**{k: v for k, v in kw.items() if v is not None})
     assert (got.latency_budget_s, got.latency_calls) == (0.5, 50)
+
+
+def test_a_task_names_a_recipe_and_the_cell_job_carries_it(tmp_path):
+    """A shipped recipe by name or a table; the job's run carries it (and its optimizer),
+    the standard suite's CIFAR-10 task has He et al.'s, and --recipe overrides a task's."""
+    table = GOOD + '''[tasks.recipe]
+name = "mine"
+optimizer = { name = "sgd", learning_rate = 0.1, momentum = 0.9, weight_decay = 1e-4, schedule = { kind = "step", boundaries = [0.5, 0.75] } }
+loss = { label_smoothing = 0.1 }
+augment = { crop_padding = 4, horizontal_flip = true }
+'''
+    config = RunConfig(suite=write(tmp_path, table), out=tmp_path / "out")
+    p = plan(config)
+    job = submission(p, p.cells[0], {"mnist": tmp_path / "m.npz"}, "full", "quick", "cells").job
+    assert job.run.recipe.name == "mine" and job.run.optimizer == job.run.recipe.optimizer
+    assert job.run.recipe.optimizer.schedule.boundaries == (0.5, 0.75)
+    again = CellJob.model_validate_json(job.model_dump_json())
+    assert again.run.recipe == job.run.recipe
+    cifar = load_suite("standard").task("cifar10").recipe
+    assert cifar.name == "he-resnet" and cifar.optimizer.weight_decay_mode == "coupled"
+    assert cifar.augment.crop_padding == 4 and cifar.augment.horizontal_flip
+    from twinbench.recipe import RECIPES
+
+    forced = RunConfig(suite=write(tmp_path, table), out=tmp_path / "o2",
+                       recipe=RECIPES["adagrad"])
+    p2 = plan(forced)
+    job2 = submission(p2, p2.cells[0], {"mnist": tmp_path / "m.npz"}, "full", "quick",
+                      "cells").job
+    assert job2.run.recipe.name == "adagrad"
+    with pytest.raises(SuiteError, match="unknown recipe 'he'; valid: he-resnet"):
+        load_suite(write(tmp_path, GOOD + 'recipe = "he"\n'))

@@ -17,6 +17,7 @@ from typing import Any, Callable, Iterator
 from twinbench import environment
 from twinbench.byo import plan as byo_plan
 from twinbench.config import CellJob, RunConfig
+from twinbench.recipe import Recipe
 
 # The API's names, each defined in its own layer, are offered here too.
 from twinbench.errors import Interrupted, TwinbenchError  # noqa: F401
@@ -64,13 +65,16 @@ def submission(p: Plan, cell: CellKey, data: dict[str, Path], mode: str, level: 
     # Each repeat is an independent replicate: its own seed for weights and batch order
     # (the data split stays the run's).
     # A sweep point's run knobs (`cnn[train_batch=32,threads=1]`) set this cell's batch
-    # size and threads; the plan checked the threads against the CPUs.
+    # size and threads; the plan checked the threads against the CPUs. The recipe: the
+    # run's, else the task's, else the run's optimizer plainly; the job carries it (and
+    # its optimizer) so the cell trains and records exactly that.
     knobs = run_knobs(model)
+    recipe = p.config.recipe or info.recipe or Recipe(name="run", optimizer=p.config.optimizer)
     run = p.config.model_copy(update={
         "epochs": p.config.epochs or info.epochs,
         "batch_size": knobs.get("train_batch") or p.config.batch_size or info.batch_size,
         "threads": knobs.get("threads", p.config.threads),
-        "seed": p.config.seed + repeat})
+        "seed": p.config.seed + repeat, "recipe": recipe, "optimizer": recipe.optimizer})
     cpus = p.cpus if "threads" not in knobs else point_cpus(p.cpus, knobs["threads"])
     byo = byo_plan.is_byo(p.config, model)  # a user's model: every parity check, always
     job = CellJob(task=task, dataset=dataset, model=model, stack=stack, run=run,

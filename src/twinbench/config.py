@@ -7,9 +7,12 @@ import os
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from twinbench.recipe import OptimizerConfig, Recipe, resolve_recipes
 from twinbench.suite import Suite, load_suite
+
+__all__ = ["OptimizerConfig", "Recipe", "RunConfig", "CellJob", "MAX_SEED"]
 
 
 # numpy, scikit-learn and PYTHONHASHSEED take seeds below 2**32 (torch below 2**64), and
@@ -20,27 +23,6 @@ MAX_SEED = 2**32 - 100
 
 def available_cpus() -> list[int]:
     return sorted(os.sched_getaffinity(0))
-
-
-class OptimizerConfig(BaseModel):
-    """Adam (default) or SGD with momentum, with Keras's update rule in both frameworks.
-
-    SGD: torch keeps v = mu*v + g and steps w -= lr*v; Keras keeps m = mu*m - lr*g and
-    steps w += m. With a constant learning rate m = -lr*v, so the two are the same.
-
-    Keras adds epsilon to sqrt(v) *before* bias correction (Kingma & Ba's "epsilon hat");
-    torch adds it after. The torch twin sets its eps to epsilon / sqrt(1 - beta2^t) before
-    step t, which makes the two updates algebraically identical (see torch_stack.py).
-    """
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-    name: Literal["adam", "sgd"] = "adam"
-    learning_rate: float = Field(1e-3, gt=0)
-    momentum: float = Field(0.0, ge=0, lt=1)  # SGD only
-    beta_1: float = Field(0.9, ge=0, lt=1)
-    beta_2: float = Field(0.999, ge=0, lt=1)
-    epsilon: float = Field(1e-7, gt=0)
-    epsilon_placement: str = "keras: added to sqrt(v) before bias correction (both stacks)"
 
 
 class RunConfig(BaseModel):
@@ -76,6 +58,15 @@ class RunConfig(BaseModel):
     infer_batches: tuple[Annotated[int, Field(ge=1, le=65536)], ...] = ()
     warmup_steps: int = Field(10, ge=0)
     optimizer: OptimizerConfig = OptimizerConfig()
+    # A training recipe (optimizer with schedule, weight decay and clipping; loss;
+    # augmentation) for every task. None: each task's own (a suite task may name one),
+    # else `optimizer` with cross-entropy and no augmentation. The cell's job carries the
+    # one it trains with, recorded in full in its settings.
+    recipe: Recipe | None = None
+    # `verify --recipes`: recipes (shipped ones by name, twinbench.recipe.RECIPES, or
+    # records) whose 10 steps the parity probe also runs, with schedule, weight decay,
+    # clipping and augmentation on.
+    parity_recipes: tuple[Recipe, ...] = ()
     dtype: str = "float32"
     # Repeats: each cell runs this many times, each in a fresh process with seed+repeat
     # for the initial weights and batch order, the stack order rotated between repeats.
@@ -113,6 +104,14 @@ class RunConfig(BaseModel):
     # `tasks` names some of them, and its stacks unless `stacks` is given. The whole
     # suite, targets and sources included, is recorded with the config.
     suite: Suite | None = None
+
+    @field_validator("parity_recipes", mode="before")
+    @classmethod
+    def _named_recipes(cls, v: object) -> object:
+        """Names of shipped recipes ("all": every one) become the recipes themselves."""
+        if isinstance(v, (list, tuple)) and v and all(isinstance(r, str) for r in v):
+            return tuple(resolve_recipes(list(v)))  # raises "unknown recipe ...; valid"
+        return v
 
     @model_validator(mode="before")
     @classmethod

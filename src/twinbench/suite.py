@@ -30,6 +30,7 @@ else:  # pragma: no cover - Python 3.10
 
 from twinbench.data.registry import DATASETS, TaskInfo
 from twinbench.models import FAMILIES, resolve_models, spec_module
+from twinbench.recipe import RECIPES, Recipe
 from twinbench.stacks import resolve_stacks
 
 
@@ -46,6 +47,19 @@ class SuiteTask(BaseModel):
     batch_size: int = Field(ge=1, le=65536)
     target_accuracy: float | None = Field(None, gt=0, le=1)
     target_source: str | None = None
+    # A training recipe: a shipped one by name (twinbench.recipe.RECIPES) or a table of
+    # its fields ([tasks.recipe] with optimizer, loss, augment), recorded in every cell.
+    recipe: Recipe | None = None
+
+    @field_validator("recipe", mode="before")
+    @classmethod
+    def _named_recipe(cls, v: object) -> object:
+        if isinstance(v, str):
+            if v not in RECIPES:
+                raise ValueError(f"unknown recipe {v!r}; valid: {', '.join(RECIPES)}, or a "
+                                 "table of optimizer, loss and augment")
+            return RECIPES[v]
+        return v
 
     @field_validator("dataset")
     @classmethod
@@ -74,7 +88,8 @@ class SuiteTask(BaseModel):
     def info(self) -> TaskInfo:
         """The task as the runner sees every task (built-in ones are TaskInfo too)."""
         return TaskInfo(self.name, DATASETS[self.dataset].kind, self.dataset, self.model,
-                        self.epochs, self.batch_size, self.target_accuracy, self.target_source)
+                        self.epochs, self.batch_size, self.target_accuracy, self.target_source,
+                        self.recipe)
 
 
 class SuiteSettings(BaseModel):

@@ -14,6 +14,7 @@ from typing import Callable
 import numpy as np
 
 from twinbench.config import CellJob, RunConfig
+from twinbench.data import augment
 from twinbench.data.dataset import Dataset, epoch_order
 from twinbench.measure.contention import ContentionMeter, wait_quiet
 from twinbench.measure.peak import best_peak, efficiency, matmul_peak_gflops
@@ -22,6 +23,7 @@ from twinbench.measure.timing import StepTimer, time_calls
 from twinbench.models import spec_for as model_spec_for, twin_module
 from twinbench.parity.probe import roundtrip_max_abs, save_probe
 from twinbench.process import progress
+from twinbench.recipe import Recipe
 from twinbench.stacks import StackInfo
 from twinbench.stacks.base import InferFn, Stack
 from twinbench import variants
@@ -125,6 +127,35 @@ def report(job: CellJob, phase: str, **fields: object) -> None:
         progress.report(progress.cell_file(path), phase, **fields)
 
 
+def cell_recipe(job) -> Recipe:
+    """The recipe this cell trains with: the job's (a suite task's or the run's), else the
+    run's optimizer with cross-entropy and no augmentation."""
+    return getattr(job.run, "recipe", None) or Recipe(name="run", optimizer=job.run.optimizer)
+
+
+def total_steps(job, n_train: int) -> int:
+    """Optimizer steps of the whole training run: the schedules' time axis."""
+    return job.run.epochs * -(-n_train // job.run.batch_size)
+
+
+def channel_stats(recipe: Recipe, data) -> tuple[np.ndarray, np.ndarray] | None:
+    if recipe.augment.normalize and data.x_train.ndim == 4:
+        return augment.channel_stats(data.x_train)
+    return None
+
+
+def epoch_images(stack: Stack, job, data, x_train, order: np.ndarray, epoch: int
+                 ) -> np.ndarray:
+    """The epoch's training images in order; augmented by the recipe's plan for this
+    (seed, epoch) in the canonical layout (the same pixels for every stack), then put in
+    the stack's layout."""
+    recipe = cell_recipe(job)
+    if not recipe.augment.active or data.x_train.ndim != 4:
+        return x_train[order]
+    return stack.to_native(augment.augmented_epoch(
+        data.x_train, order, recipe.augment, job.run.seed, epoch, channel_stats(recipe, data)))
+
+
 def train(stack: Stack, job: CellJob, data, x_train, x_test, timer: StepTimer) -> list[dict]:
     curve: list[dict] = []
     t0 = time.perf_counter()
@@ -134,7 +165,8 @@ def train(stack: Stack, job: CellJob, data, x_train, x_test, timer: StepTimer) -
         report(job, "train", detail="epoch", step=epoch + 1, steps=job.run.epochs,
                eta_s=so_far / epoch * (job.run.epochs - epoch) if epoch else None)
         order = epoch_order(len(data.y_train), job.run.seed, epoch)
-        train_loss = stack.train_epoch(x_train[order], data.y_train[order], timer)
+        xe = epoch_images(stack, job, data, x_train, order, epoch)
+        train_loss = stack.train_epoch(xe, data.y_train[order], timer)
         why = divergence(train_loss, classes, job.run.divergence_factor)
         if why:
             curve.append({"epoch": epoch + 1, "train_loss": train_loss,
@@ -228,11 +260,16 @@ def measure(job: CellJob, info: StackInfo, fault: Callable[[str], None]) -> dict
     report(job, "build")
     data = Dataset.load(job.data_path)
     spec = cell_spec(job, data)
-    stack = adapter(info, family, spec, job.run.optimizer, job.run.seed, job.run.batch_size)
+    recipe = cell_recipe(job)
+    stack = adapter(info, family, spec, recipe.optimizer.for_steps(
+        total_steps(job, len(data.y_train))), job.run.seed, job.run.batch_size,
+        loss_cfg=recipe.loss)
     thread_settings = stack.configure_threads(job.run.threads)
     device = stack.set_device(job.run.device)
     weights = spec.init_weights(job.run.seed)
-    x_train, x_test = stack.to_native(data.x_train), stack.to_native(data.x_test)
+    x_train = stack.to_native(data.x_train)
+    x_test = stack.to_native(augment.normalized(data.x_test, recipe.augment,
+                                                channel_stats(recipe, data)))
     t_build = time.time()
     stack.build(weights)
     parity = {"weights_roundtrip_max_abs": roundtrip_max_abs(stack, weights)}
@@ -263,7 +300,7 @@ def measure(job: CellJob, info: StackInfo, fault: Callable[[str], None]) -> dict
     metrics["peak_rss_mb"] = peak_rss_mb()
     metrics["peak_device_memory_mb"] = stack.peak_device_memory_mb()  # allocator's own
     metrics["phase_s"] = PHASES.stop()
-    settings = cell_settings(job, info, stack, thread_settings, spec)
+    settings = cell_settings(job, info, stack, thread_settings, spec, data)
     settings["device"] = device
     return {"status": status, "reason": reason, "params": stack.param_count(),
             "metrics": metrics, "settings": settings, "parity": parity,
@@ -341,6 +378,7 @@ def train_and_time(stack: Stack, job: CellJob, data, x_train, x_test, t_build: f
                    ) -> Timed:
     timer = StepTimer()
     curve = train(stack, job, data, x_train, x_test, timer)
+    trace = recipe_trace(stack)
     # One set of paths for both measurements: a compiled function built twice would
     # trace and compile twice (their building counts to the latency phase).
     report(job, "latency")
@@ -368,6 +406,7 @@ def train_and_time(stack: Stack, job: CellJob, data, x_train, x_test, t_build: f
         "first_step_compute_s": timer.durations_s[0],
         "epochs": curve,
         "time_to_accuracy": time_to_accuracy(curve, job.target_accuracy),
+        "recipe_trace": trace,
         **b1,
         **b256,
     }, idiomatic, paths)
@@ -384,7 +423,36 @@ LOSSES = {  # what each stack minimises, by what the model outputs (see stacks' 
 }
 
 
-def cell_settings(job: CellJob, info: StackInfo, stack: Stack, threads: dict, spec) -> dict:
+def run_lengths(values: list[float]) -> list[list[float]]:
+    """[[first step, value], ...] at every step whose value differs from the previous."""
+    return [[i, v] for i, v in enumerate(values) if i == 0 or v != values[i - 1]]
+
+
+def recipe_trace(stack: Stack) -> dict:
+    """Each step's learning rate, as the stack's optimizer used it (run lengths), and the
+    first steps' training losses (untimed reads of what the steps computed)."""
+    lrs = [float(v) for v in stack.learning_rates()]
+    return {"count": len(lrs), "learning_rate": run_lengths(lrs),
+            "first_losses": [float(v) for v in stack.first_losses()]}
+
+
+def recipe_settings(job, data, spec) -> dict:
+    """The recipe in full, its schedule's positions in steps and the loss it names."""
+    recipe = cell_recipe(job)
+    n = total_steps(job, len(data.y_train)) if data is not None else None
+    opt = recipe.optimizer.for_steps(n) if n else recipe.optimizer
+    stats = channel_stats(recipe, data) if data is not None else None
+    return {"recipe": {**recipe.model_dump(), "optimizer": opt.model_dump()},
+            "schedule_steps": opt.schedule.steps(), "total_steps": n,
+            "normalization": None if stats is None else
+            {"mean": stats[0].tolist(), "std": stats[1].tolist(), "from": "training split"},
+            "loss": LOSSES[getattr(spec, "head", "logits")] if recipe.loss.kind ==
+            "cross_entropy" and not recipe.loss.label_smoothing else
+            f"recipe loss {recipe.loss.model_dump()} (twinbench.recipe.LossConfig)"}
+
+
+def cell_settings(job: CellJob, info: StackInfo, stack: Stack, threads: dict, spec,
+                  data=None) -> dict:
     """Every knob that can change this cell's numbers, as it was actually applied."""
     return {
         "threads": job.run.threads, "thread_settings": threads,
@@ -400,9 +468,9 @@ def cell_settings(job: CellJob, info: StackInfo, stack: Stack, threads: dict, sp
                         "infer_batches": list(job.run.infer_batches)},
         "keras_backend": info.keras_backend,
         "dtype": job.run.dtype, "batch_size": job.run.batch_size, "epochs": job.run.epochs,
-        "seed": job.run.seed, "optimizer": job.run.optimizer.model_dump(),
+        "seed": job.run.seed, "optimizer": cell_recipe(job).optimizer.model_dump(),
         "determinism": "framework defaults (non-deterministic kernels allowed)",
-        "loss": LOSSES[getattr(spec, "head", "logits")],
+        **recipe_settings(job, data, spec),
         "warmup_steps": job.run.warmup_steps, "model_spec": repr(spec),
         "divergence": f"loss not finite or > {job.run.divergence_factor:g} x ln(classes)",
         "target_accuracy": job.target_accuracy, "target_source": job.target_source,

@@ -66,6 +66,11 @@ def run(
     batch_size: Optional[int] = typer.Option(None, help="Training batch size, the same in "
                                              "every stack \\[default: 32]."),
     seed: int = typer.Option(0, help="Seed of the split, initial weights and batch order."),
+    recipe: Optional[str] = typer.Option(None, help="Training recipe for every task (optimizer,"
+                                         " schedule, weight decay, clipping, loss, "
+                                         "augmentation): he-resnet, adamw-cosine, "
+                                         "sgd-nesterov, rmsprop-centered, adagrad "
+                                         "\\[default: each task's own, else Adam]."),
     repeats: Optional[int] = typer.Option(None, help="Fresh-process repeats per cell (seed+r, "
                                           "stack order rotated) \\[default: 1, or the suite's: "
                                           "standard 3]."),
@@ -155,6 +160,13 @@ def run_config_kwargs(o: dict) -> dict:
     kw.update({k: v for k, v in given.items() if v is not None and v != ()})
     if o["suite"] is not None:
         kw["suite"] = _load_suite(o["suite"])
+    if o.get("recipe"):
+        from twinbench.recipe import resolve_recipes
+
+        try:
+            kw["recipe"] = resolve_recipes([o["recipe"]])[0]
+        except ValueError as e:
+            fail(f"--recipe: {e}")
     if o.get("stack_option"):  # on --stacks, else the suite's, else every stack
         given_stacks = kw.get("stacks") or (kw["suite"].stacks if "suite" in kw else ())
         kw["stacks"] = optioned_stacks(tuple(given_stacks), o["stack_option"])
@@ -364,8 +376,9 @@ def import_cmd(
 
 @app.command()
 def verify(
-    models: str = typer.Option("all", help="Model families, comma-separated "
-                               "(cnn, bilstm, textcnn, transformer, resnet)."),
+    models: Optional[str] = typer.Option(None, help="Model families, comma-separated "
+                                         "(cnn, bilstm, textcnn, transformer, resnet) "
+                                         "\\[default: all; with --recipes: cnn,resnet]."),
     stacks: str = typer.Option("all", help="Stacks, comma-separated; see `twinbench stacks`."),
     seed: int = typer.Option(0, help="Seed of the canonical weights and the probe batch."),
     threads: Optional[int] = threads_option(),
@@ -373,9 +386,14 @@ def verify(
     cell_timeout: float = cell_timeout_option(),
     jobs: int = typer.Option(1, help="Cells run at once (nothing is timed; each cell's "
                              "threads share the CPUs)."),
+    recipes: Optional[str] = typer.Option(None, help="Training recipes to check too, "
+                                          "comma-separated, or all: 10 steps each with its "
+                                          "schedule, weight decay, clipping, loss and "
+                                          "augmentation (see twinbench.recipe.RECIPES)."),
 ) -> None:
     """Prove the twins equal: parameter count, forward, loss, gradients, optimizer steps
-    and a 10-step loss trajectory, each stack against the torch twin. Exit 1 on failure."""
+    and a 10-step loss trajectory, each stack against the torch twin; with --recipes also
+    each recipe's learning rate, weights and loss at every step. Exit 1 on failure."""
     require_linux()
     from twinbench.api import plan
     from twinbench.api import verify as api_verify
@@ -383,11 +401,12 @@ def verify(
     from twinbench.report.console import parity_table
 
     kwargs = dict(stacks=names("--stacks", stacks), seed=seed, out=out,
-                  cell_timeout_s=cell_timeout,
-                  probe_jobs=jobs)
+                  cell_timeout_s=cell_timeout, probe_jobs=jobs,
+                  parity_recipes=names("--recipes", recipes))
+    models = ("cnn,resnet" if recipes is not None else "all") if models is None else models
     if threads is not None:
         kwargs["threads"] = threads
-    with handled({"probe_jobs": "--jobs"}, writes=True):
+    with handled({"probe_jobs": "--jobs", "parity_recipes": "--recipes"}, writes=True):
         config = RunConfig(**kwargs)
         planned = plan(config, models=list(names("--models", models)))
         check_out_dir(planned.out_dir)

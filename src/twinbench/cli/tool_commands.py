@@ -157,3 +157,37 @@ def pipelines_cmd(
             results = run_pipelines(config, events=_progress_events(p))
     console.print(table(results))
     console.print(f"results: {safe(output_dir(config, results.run_id) / 'pipelines.json')}")
+
+
+@app.command("recipe-check")
+def recipe_check(
+    run_dir: Path = typer.Argument(..., help="A run folder (its results.json)."),
+) -> None:
+    """Did every stack train the same recipe? Each cell's learning rate at every optimizer
+    step and its first 10 training losses against the torch cell's. Exit 1 if any differ
+    beyond the parity tolerances."""
+    import json
+
+    from twinbench.analysis.recipes import LOSS_TOLERANCE, LR_TOLERANCE, agreement
+
+    path = run_dir / "results.json" if run_dir.is_dir() else run_dir
+    try:
+        cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+    except (OSError, ValueError, KeyError) as e:
+        fail(f"{path}: not a run's results.json ({e})")
+    rows = agreement(cells)
+    if not rows:
+        fail(f"{path}: no cell recorded its learning rates (a run from before recipes?)")
+    table = Table(title=f"recipe agreement against torch (lr <= {LR_TOLERANCE:g}, "
+                        f"first losses <= {LOSS_TOLERANCE:g}, relative)")
+    for col in ("task", "model", "stack", "recipe", "steps", "lr changes", "lr max rel",
+                "first losses", "loss max rel", "verdict"):
+        table.add_column(col)
+    fmt = lambda v: "-" if v is None else f"{v:.1e}"  # noqa: E731
+    for r in rows:
+        table.add_row(safe(r.task), safe(r.model), safe(r.stack), safe(r.recipe), str(r.steps),
+                      str(r.lr_changes), fmt(r.lr_max_rel), str(r.losses), fmt(r.loss_max_rel),
+                      "same" if r.ok else "[red]differs[/red]")
+    console.print(table)
+    if not all(r.ok for r in rows):
+        raise typer.Exit(1)

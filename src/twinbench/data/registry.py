@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Callable
 
 from twinbench.data.dataset import Dataset
+from twinbench.recipe import Recipe
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,7 @@ class TaskInfo:
     # comes from (a paper or a reference implementation). None: no target.
     target_accuracy: float | None = None
     target_source: str | None = None
+    recipe: Recipe | None = None  # None: the run's optimizer, cross-entropy, no augmentation
 
 
 @dataclass(frozen=True)

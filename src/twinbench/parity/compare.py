@@ -32,6 +32,14 @@ Tolerances for float32 (machine epsilon 1.2e-7):
 - loss over 10 training steps, relative <= 1e-3 per step: rounding differences compound
   through the updates (each step's weights feed the next), so this bound is looser; any
   semantic difference grows past it within a few steps.
+- recipes (`verify --recipes`): 10 steps with a recipe's schedule, weight decay, clipping,
+  loss and augmentation. The learning rate of every step, relative <= 1e-6 (Keras
+  computes its schedule in float32, torch's twin in float64: 1e-7 apart at most; each
+  step's difference is measured against the run's largest, as a warmup starts at 0); the
+  weights after every step, as the norm-wise relative error of the update from the
+  initial weights (as for SGD and Adam above), <= 1e-3; the loss of every step, relative
+  <= 1e-3. A missed boundary, a coupled/decoupled swap or the other clipping moves a
+  step's update by percents.
 """
 
 from __future__ import annotations
@@ -61,7 +69,8 @@ UPDATE_NOISE_FLOOR = 1e-6
 TOLERANCES = {"forward_max_abs": 1e-5, "forward_max_rel": 1e-4, "loss_abs": 1e-5,
               "grad_max_rel": 1e-4, "sgd_update_rel": 1e-3, "adam_update_rel": 1e-3,
               "loss_10_steps_max_rel": 1e-3, "padding_invariance_max_abs": 1e-5,
-              "moving_stats_rel": 1e-3}
+              "moving_stats_rel": 1e-3, "recipe_lr_max_rel": 1e-6,
+              "recipe_update_rel": 1e-3, "recipe_loss_max_rel": 1e-3}
 QUICK_CHECKS = ("forward_max_abs", "forward_max_rel", "loss_abs", "grad_max_rel")
 
 
@@ -149,6 +158,37 @@ def values(probe: dict, ref: dict) -> dict[str, tuple[float, str | None]]:
     if "adam:loss" in ref:
         steps = np.abs(probe["adam:loss"] - ref["adam:loss"]) / np.abs(ref["adam:loss"])
         out["loss_10_steps_max_rel"] = (float(steps.max()), f"step {int(steps.argmax()) + 1}")
+    out.update(recipe_values(probe, ref))
+    return out
+
+
+def _worst_step(per_step: dict[str, float]) -> tuple[float, str]:
+    worst = max(per_step, key=per_step.get)
+    return per_step[worst], worst
+
+
+def recipe_values(probe: dict, ref: dict) -> dict[str, tuple[float, str | None]]:
+    """Per recipe probed (keys `recipe:<name>:...`): the worst step's learning rate and
+    loss, relative, and the worst step's update from the initial weights."""
+    names = sorted(k.split(":")[1] for k in ref if k.startswith("recipe:") and
+                   k.endswith(":lr"))
+    if not names:
+        return {}
+    lr, loss, upd = {}, {}, {}
+    for name in names:
+        key = f"recipe:{name}"
+        for arrays, out in ((f"{key}:lr", lr), (f"{key}:loss", loss)):
+            # against the largest of the run: a warmup's first lr is 0
+            r = np.abs(probe[arrays] - ref[arrays]) / np.max(np.abs(ref[arrays]))
+            out[f"{name} step {int(r.argmax()) + 1}"] = float(r.max())
+        steps = len(ref[f"{key}:lr"])
+        for s in range(1, steps + 1):
+            found = worst_update_rel(probe, ref, f"recipe@{name}@{s}:")
+            if found:
+                upd[f"{name} step {s} {found[1].split(':', 1)[1]}"] = found[0]
+    out = {"recipe_lr_max_rel": _worst_step(lr), "recipe_loss_max_rel": _worst_step(loss)}
+    if upd:
+        out["recipe_update_rel"] = _worst_step(upd)
     return out
 
 

@@ -10,7 +10,9 @@ from collections.abc import Callable
 import numpy as np
 
 from twinbench.config import CellJob, OptimizerConfig
+from twinbench.data import augment
 from twinbench.data.dataset import batches, epoch_order
+from twinbench.recipe import Recipe
 from twinbench.stacks.base import Stack
 
 PROBE_BATCH = 32  # samples in the fixed parity batch (the first of the test split)
@@ -24,6 +26,20 @@ TRAJECTORY_STEPS = 10  # parity training steps (the first batches of epoch 0)
 # more than lr (measured: textcnn, JAX vs torch). Adam's later steps are checked through
 # the 10-step loss trajectory instead.
 SNAPSHOT_STEPS = {"sgd": (1, 3), "adam": (1,)}
+# A recipe's probe caps its peak learning rate here; every other knob is the recipe's.
+# At He et al.'s 0.1 with momentum 0.9 the 10-step probe is chaotic on a 32-sample batch
+# (loss swinging 3.3 to 5.8 from 4.75; measured): two builds of the *same* torch twin,
+# eager and torch.compile'd, were 1.4e-2 apart in loss by step 10 and Keras-TensorFlow
+# 0.26, growing from 1e-7 at step 1, so no tolerance could tell rounding from semantics.
+# The schedule's shape, weight decay (decoupled decay scales with lr), clipping, loss and
+# augmentation are unchanged, and each step's lr is still compared.
+PROBE_MAX_LR = 0.01
+# And its crop padding at a quarter of the probe image's side: 4 pixels on the 8x8 digits
+# that ResNet is probed on leaves crops of mostly zeros, whose near-constant channels make
+# training-mode BatchNorm ill-conditioned (measured, Keras-TensorFlow against torch: the
+# update 6e-3 apart at step 1 and 0.3 by step 10 with padding 4, 4e-4 with padding 2, the
+# same code). The 28x28 digits keep the recipe's 4.
+PROBE_PAD_FRACTION = 4
 PARITY_SGD = OptimizerConfig(name="sgd", learning_rate=0.01, momentum=0.9)
 
 
@@ -48,13 +64,52 @@ def save_probe(stack: Stack, job: CellJob, weights, data, x_train, x_test,
         arrays.update({f"init:{k}": v for k, v in weights.items()})
         for name, cfg in (("sgd", PARITY_SGD), ("adam", job.run.optimizer)):
             phase(f"probe:{name}")
-            losses, snaps = stack.train_steps(weights, pairs, cfg)
+            losses, snaps, _ = stack.train_steps(weights, pairs, cfg)
             arrays[f"{name}:loss"] = np.asarray(losses)
             for step in SNAPSHOT_STEPS[name]:
                 arrays.update({f"{name}@{step}:{k}": v for k, v in snaps[step - 1].items()})
+    if job.run.parity_recipes:
+        arrays.update({f"init:{k}": v for k, v in weights.items()})
+        for recipe in job.run.parity_recipes:
+            arrays.update(recipe_probe(stack, job, weights, data, recipe))
     np.savez(job.parity_path, **arrays)
     return {"probe_batch": PROBE_BATCH, "probe_path": str(job.parity_path),
             "parity_level": job.parity_level}
+
+
+def recipe_batches(stack: Stack, job: CellJob, data, recipe: Recipe) -> list:
+    """The first TRAJECTORY_STEPS batches of epoch 0, augmented by the recipe's plan in
+    the canonical layout (numpy; crop padding capped, see PROBE_PAD_FRACTION), then put
+    in the stack's own layout."""
+    order = epoch_order(len(data.y_train), job.run.seed, 0)
+    steps = batches(len(order), job.run.batch_size)[:TRAJECTORY_STEPS]
+    order = order[: steps[-1].stop]
+    aug = recipe.augment
+    if aug.active and data.x_train.ndim == 4:
+        side = min(data.x_train.shape[1:3])
+        aug = aug.model_copy(update={"crop_padding": min(aug.crop_padding,
+                                                         side // PROBE_PAD_FRACTION)})
+        stats = augment.channel_stats(data.x_train) if aug.normalize else None
+        x = augment.augmented_epoch(data.x_train, order, aug, job.run.seed, 0, stats)
+    else:
+        x = data.x_train[order]
+    return [(stack.to_native(x[sl]), data.y_train[order][sl]) for sl in steps]
+
+
+def recipe_probe(stack: Stack, job: CellJob, weights, data, recipe: Recipe) -> dict:
+    """TRAJECTORY_STEPS steps of a recipe with its schedule resolved over those steps (so
+    its boundaries, warmup and decay fall inside them), its peak learning rate capped at
+    PROBE_MAX_LR, its weight decay, clipping, loss and augmentation: each step's loss,
+    learning rate and weights after it."""
+    cfg = recipe.optimizer.for_steps(TRAJECTORY_STEPS)
+    cfg = cfg.model_copy(update={"learning_rate": min(cfg.learning_rate, PROBE_MAX_LR)})
+    losses, snaps, lrs = stack.train_steps(weights, recipe_batches(stack, job, data, recipe),
+                                           cfg, recipe.loss)
+    key = f"recipe:{recipe.name}"
+    out = {f"{key}:loss": np.asarray(losses), f"{key}:lr": np.asarray(lrs, np.float64)}
+    for step, snap in enumerate(snaps, start=1):
+        out.update({f"recipe@{recipe.name}@{step}:{k}": v for k, v in snap.items()})
+    return out
 
 
 def padding_probe(stack: Stack, weights, ids: np.ndarray) -> dict:

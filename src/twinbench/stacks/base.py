@@ -9,6 +9,7 @@ from typing import Callable, Protocol
 import numpy as np
 
 from twinbench.config import OptimizerConfig
+from twinbench.recipe import LossConfig
 from twinbench.measure.timing import StepTimer
 
 # An inference path: a native-layout numpy batch in, host numpy logits out (synchronised).
@@ -63,8 +64,11 @@ class Stack(Protocol):
         no gradients (the padding check needs only these)."""
 
     def train_steps(self, weights: dict[str, np.ndarray], batches: list,
-                    cfg: OptimizerConfig) -> tuple[list[float], list[dict[str, np.ndarray]]]:
-        """Steps on a fresh dropout-free twin: each step's loss, canonical weights after."""
+                    cfg: OptimizerConfig, loss_cfg: LossConfig | None = None
+                    ) -> tuple[list[float], list[dict[str, np.ndarray]], list[float]]:
+        """Steps on a fresh dropout-free twin: each step's loss, canonical weights after,
+        each step's learning rate (as the framework's optimizer computed it). `loss_cfg`:
+        a recipe's loss instead of the twin's own."""
 
     def export(self, fmt: str, path: Path, x: np.ndarray) -> dict:
         """Write the trained twin as format `fmt` to `path` (example input `x`, native

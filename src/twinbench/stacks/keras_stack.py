@@ -19,10 +19,14 @@ import keras
 import numpy as np
 
 from twinbench.config import OptimizerConfig
+from twinbench.recipe import LossConfig
 from twinbench.measure.timing import StepTimer
 from twinbench.stacks import StackInfo
 from twinbench.stacks.base import InferFn, Probe
+from twinbench.stacks.keras_optim import RecipeLoss, make_optimizer
 from twinbench.stacks.keras_weights import load_canonical, variables_by_name
+
+__all__ = ["KerasStack", "head_loss", "loss_for", "make_optimizer"]
 
 
 def head_loss(head: str) -> keras.losses.Loss:
@@ -33,35 +37,56 @@ def head_loss(head: str) -> keras.losses.Loss:
     return keras.losses.SparseCategoricalCrossentropy(from_logits=head != "softmax")
 
 
-def make_optimizer(cfg: OptimizerConfig, backend: ModuleType) -> keras.optimizers.Optimizer:
-    if cfg.name == "sgd":
-        return backend.dense_gradients(keras.optimizers.SGD)(cfg.learning_rate,
-                                                             momentum=cfg.momentum)
-    return backend.dense_gradients(keras.optimizers.Adam)(
-        cfg.learning_rate, cfg.beta_1, cfg.beta_2, cfg.epsilon)
+def loss_for(head: str, cfg: LossConfig | None) -> keras.losses.Loss:
+    """The recipe's loss; plain cross-entropy keeps the head's own (`head_loss`)."""
+    if cfg is None or cfg == LossConfig():
+        return head_loss(head)
+    return RecipeLoss(cfg, head)
+
+
+def current_lr(model: keras.Model) -> float:
+    """The learning rate the optimizer's next step uses: Keras's schedule evaluated at
+    `optimizer.iterations`, by Keras."""
+    return float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
+
+
+FIRST_LOSSES = 10  # training steps whose loss each stack keeps (recipe agreement)
 
 
 class _StepClock(keras.callbacks.Callback):
     """Times each compiled call of fit: one step, or `steps_per_execution` steps, when
-    Keras calls back with the first and last step index of the call."""
+    Keras calls back with the first and last step index of the call. Keeps the running
+    mean loss after each of the first FIRST_LOSSES steps when each call is one step."""
 
-    def __init__(self, timer: StepTimer, batch_size: int, n: int) -> None:
+    def __init__(self, timer: StepTimer, batch_size: int, n: int,
+                 means: list[float] | None = None) -> None:
         super().__init__()
         self.timer, self.batch_size, self.n, self.first = timer, batch_size, n, 0
+        self.means = means if means is not None else []
 
     def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
         self.first = batch
         self.timer.begin()
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
-        keras.ops.convert_to_numpy(logs["loss"])  # host read: the step is really done
+        mean = keras.ops.convert_to_numpy(logs["loss"])  # host read: the step is done
         end = min(self.n, (batch + 1) * self.batch_size)  # steps first..batch, inclusive
         self.timer.end(end - self.first * self.batch_size)
+        # the first epoch's first steps, one step a call (k steps a call: not recoverable)
+        if len(self.means) < FIRST_LOSSES and batch == self.first == len(self.means):
+            self.means.append(float(mean))
+
+
+def losses_from_means(means: list[float]) -> list[float]:
+    """Each step's loss from fit's running mean of equal batches: l_i = (i+1) m_i - i m_(i-1)
+    (float64; the float32 mean's rounding grows by a factor i, ~1e-6 at step 10)."""
+    return [means[0]] + [(i + 1) * means[i] - i * means[i - 1] for i in range(1, len(means))]
 
 
 class KerasStack:
     def __init__(self, info: StackInfo, family: ModuleType, spec: object,
-                 opt_cfg: OptimizerConfig, seed: int, batch_size: int) -> None:
+                 opt_cfg: OptimizerConfig, seed: int, batch_size: int,
+                 loss_cfg: LossConfig | None = None) -> None:
         if keras.backend.backend() != info.backend:
             raise RuntimeError(f"Keras backend is {keras.backend.backend()}, "
                                f"stack {info.name} needs {info.backend}")
@@ -69,7 +94,8 @@ class KerasStack:
         self.opt_cfg, self.seed, self.batch_size = opt_cfg, seed, batch_size
         self.backend: ModuleType = import_module(
             f"twinbench.stacks.keras_backends.{info.backend}")
-        self.loss_fn = head_loss(getattr(spec, "head", "logits"))
+        self.head = getattr(spec, "head", "logits")
+        self.loss_fn = loss_for(self.head, loss_cfg)
         # A user's model names its variables its own way (twinbench.byo.twins).
         self.names = getattr(family, "variables_by_name", variables_by_name)
         # Set before build() to put layers around the twin after its weights are loaded
@@ -90,12 +116,12 @@ class KerasStack:
         return x  # the canonical layout is Keras's
 
     def _new_model(self, weights: dict[str, np.ndarray], cfg: OptimizerConfig,
-                   spec: object = None) -> keras.Model:
+                   spec: object = None, loss: keras.losses.Loss | None = None) -> keras.Model:
         model = self.family.build(spec or self.spec, self.seed)
         load_canonical(model, weights, self.names)
         if self.wrap is not None:
             model = self.wrap(model)
-        model.compile(optimizer=make_optimizer(cfg, self.backend), loss=self.loss_fn,
+        model.compile(optimizer=make_optimizer(cfg, self.backend), loss=loss or self.loss_fn,
                       jit_compile=self.info.jit_compile,  # explicit: "auto" differs per backend
                       steps_per_execution=self.steps_per_execution)
         return model
@@ -108,6 +134,7 @@ class KerasStack:
 
     def build(self, weights: dict[str, np.ndarray]) -> None:
         self.model = self._new_model(weights, self.opt_cfg)
+        self._loss_means: list[float] = []
 
     @property
     def resolved_jit_compile(self) -> bool:
@@ -121,8 +148,26 @@ class KerasStack:
         # trainable only: count_params() also counts BatchNorm's moving statistics
         return int(sum(np.prod(v.shape) for v in self.model.trainable_weights))
 
+    def learning_rates(self) -> list[float]:
+        """The learning rate of every step so far: Keras's own schedule object (or the
+        constant) evaluated at each value 0..iterations-1 its optimizer called it with."""
+        opt = self.model.optimizer
+        n = int(keras.ops.convert_to_numpy(opt.iterations))
+        sched = opt._learning_rate  # the LearningRateSchedule or the constant Variable
+        if not isinstance(sched, keras.optimizers.schedules.LearningRateSchedule):
+            return [float(keras.ops.convert_to_numpy(opt.learning_rate))] * n
+        try:  # vectorised where the schedule allows it (not CosineDecay's warmup cond)
+            return [float(v) for v in keras.ops.convert_to_numpy(
+                sched(keras.ops.arange(n, dtype="int64")))] if n else []
+        except Exception:
+            return [float(keras.ops.convert_to_numpy(sched(i))) for i in range(n)]
+
+    def first_losses(self) -> list[float]:
+        """The training loss of each of the first FIRST_LOSSES steps (first epoch)."""
+        return losses_from_means(self._loss_means) if self._loss_means else []
+
     def train_epoch(self, x: np.ndarray, y: np.ndarray, timer: StepTimer) -> float:
-        clock = _StepClock(timer, self.batch_size, len(y))
+        clock = _StepClock(timer, self.batch_size, len(y), self._loss_means)
         hist = self.model.fit(x, y, batch_size=self.batch_size, epochs=1, shuffle=False,
                               verbose=0, callbacks=[clock])
         return float(hist.history["loss"][-1])
@@ -170,16 +215,20 @@ class KerasStack:
         model = self._new_model(weights, self.opt_cfg, self.spec.without_dropout())
         return [np.asarray(model.predict_on_batch(x)) for x in xs]
 
-    def train_steps(self, weights: dict[str, np.ndarray], batches: list, cfg: OptimizerConfig
-                    ) -> tuple[list[float], list[dict[str, np.ndarray]]]:
-        """`train_on_batch` on the dropout-free twin: loss of each step, weights after."""
-        model = self._new_model(weights, cfg, self.spec.without_dropout())
-        losses, snapshots = [], []
+    def train_steps(self, weights: dict[str, np.ndarray], batches: list, cfg: OptimizerConfig,
+                    loss_cfg: LossConfig | None = None
+                    ) -> tuple[list[float], list[dict[str, np.ndarray]], list[float]]:
+        """`train_on_batch` on the dropout-free twin: loss of each step, weights after,
+        and the learning rate Keras's optimizer used for each step."""
+        loss = None if loss_cfg is None else loss_for(self.head, loss_cfg)
+        model = self._new_model(weights, cfg, self.spec.without_dropout(), loss)
+        losses, snapshots, lrs = [], [], []
         for xb, yb in batches:
+            lrs.append(current_lr(model))
             losses.append(float(model.train_on_batch(xb, yb)))
             snapshots.append({k: keras.ops.convert_to_numpy(v.value)
                               for k, v in self.names(model).items()})
-        return losses, snapshots
+        return losses, snapshots, lrs
 
     def export(self, fmt: str, path, x: np.ndarray) -> dict:
         """Write the trained twin as `fmt` (see `twinbench.export.formats`)."""

@@ -6,7 +6,6 @@ cross-entropy, backward, optimizer step, `loss.item()` (the host read that ends 
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Iterable
 from importlib import import_module
@@ -17,30 +16,14 @@ import torch
 from torch.nn import functional as F
 
 from twinbench.config import OptimizerConfig
+from twinbench.recipe import LossConfig
 from twinbench.data.dataset import batches
 from twinbench.measure.timing import StepTimer
 from twinbench.stacks import StackInfo
 from twinbench.stacks.base import InferFn, Probe
+from twinbench.stacks.torch_optim import KerasEpsilonAdam, Stepper, recipe_loss
 
-
-class KerasEpsilonAdam(torch.optim.Adam):
-    """torch Adam with Keras's epsilon placement, exactly.
-
-    Keras: w -= lr*sqrt(bc2)/bc1 * m / (sqrt(v) + eps)
-    torch: w -= lr/bc1 * m / (sqrt(v)/sqrt(bc2) + eps_t)
-    They are equal when eps_t = eps / sqrt(bc2), bc2 = 1 - beta2^t; set before each step.
-    """
-
-    def __init__(self, params, cfg: OptimizerConfig) -> None:
-        super().__init__(params, lr=cfg.learning_rate, betas=(cfg.beta_1, cfg.beta_2),
-                         eps=cfg.epsilon)
-        self.keras_eps, self.beta_2, self.t = cfg.epsilon, cfg.beta_2, 0
-
-    def step(self, closure=None):  # type: ignore[override]
-        self.t += 1
-        for group in self.param_groups:
-            group["eps"] = self.keras_eps / math.sqrt(1.0 - self.beta_2**self.t)
-        return super().step(closure)
+__all__ = ["KerasEpsilonAdam", "TorchStack", "head_loss", "make_optimizer", "loss_for"]
 
 
 def head_loss(head: str):
@@ -59,15 +42,25 @@ def head_loss(head: str):
     return F.cross_entropy
 
 
-def make_optimizer(params, cfg: OptimizerConfig) -> torch.optim.Optimizer:
-    if cfg.name == "sgd":
-        return torch.optim.SGD(params, lr=cfg.learning_rate, momentum=cfg.momentum)
-    return KerasEpsilonAdam(params, cfg)
+FIRST_LOSSES = 10  # training steps whose loss each stack keeps (recipe agreement)
+
+
+def loss_for(head: str, cfg: LossConfig | None):
+    """The recipe's loss; plain cross-entropy keeps the head's own (`head_loss`)."""
+    if cfg is None or cfg == LossConfig():
+        return head_loss(head)
+    return recipe_loss(cfg, head)
+
+
+def make_optimizer(params, cfg: OptimizerConfig) -> Stepper:
+    """Keras's update rule, schedule, clipping and weight decay (see torch_optim)."""
+    return Stepper(params, cfg)
 
 
 class TorchStack:
     def __init__(self, info: StackInfo, family: ModuleType, spec: object,
-                 opt_cfg: OptimizerConfig, seed: int, batch_size: int) -> None:
+                 opt_cfg: OptimizerConfig, seed: int, batch_size: int,
+                 loss_cfg: LossConfig | None = None) -> None:
         self.info, self.family, self.spec = info, family, spec
         # A family's weight-layout converters sit beside its twin (torch_weights.py); a
         # user's model carries its own (twinbench.byo.twins).
@@ -75,7 +68,8 @@ class TorchStack:
             family.__name__.rsplit(".", 1)[0] + ".torch_weights")
         self.opt_cfg, self.seed, self.batch_size = opt_cfg, seed, batch_size
         self.device = torch.device("cpu")
-        self.loss_fn = head_loss(getattr(spec, "head", "logits"))
+        self.head = getattr(spec, "head", "logits")
+        self.loss_fn = loss_for(self.head, loss_cfg)
 
     def set_device(self, device: str) -> dict[str, object]:
         """Timed training and inference run on `device`; parity probes stay on the CPU."""
@@ -151,6 +145,7 @@ class TorchStack:
         self.model, self.fwd = self._new_model(weights)
         self.model.to(self.device)  # in place: the compiled wrapper follows
         self.opt = make_optimizer(self.model.parameters(), self.opt_cfg)
+        self._first_losses: list[float] = []
 
     def export_weights(self) -> dict[str, np.ndarray]:
         state = {k: v.detach().cpu().numpy() for k, v in self.model.state_dict().items()}
@@ -180,7 +175,17 @@ class TorchStack:
             value = loss.item()  # host copy: synchronises a CUDA step before the clock
             timer.end(len(yb))
             total += value * len(yb)
+            if len(self._first_losses) < FIRST_LOSSES:
+                self._first_losses.append(value)
         return total / n
+
+    def learning_rates(self) -> list[float]:
+        """The learning rate of every training step so far (the Stepper's)."""
+        return list(self.opt.lrs)
+
+    def first_losses(self) -> list[float]:
+        """The training loss of each of the first FIRST_LOSSES steps."""
+        return list(self._first_losses)
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         self.model.eval()
@@ -226,22 +231,25 @@ class TorchStack:
         with torch.no_grad():
             return [fwd(self._fmt(torch.from_numpy(x))).numpy() for x in xs]
 
-    def train_steps(self, weights: dict[str, np.ndarray], batches: list, cfg: OptimizerConfig
-                    ) -> tuple[list[float], list[dict[str, np.ndarray]]]:
-        """Training steps on the dropout-free twin: loss of each, weights after each."""
+    def train_steps(self, weights: dict[str, np.ndarray], batches: list, cfg: OptimizerConfig,
+                    loss_cfg: LossConfig | None = None
+                    ) -> tuple[list[float], list[dict[str, np.ndarray]], list[float]]:
+        """Training steps on the dropout-free twin: loss of each, weights after each, and
+        each step's learning rate."""
         model, fwd = self._parity_model(weights)
         model.train()
         opt = make_optimizer(model.parameters(), cfg)
+        loss_fn = self.loss_fn if loss_cfg is None else loss_for(self.head, loss_cfg)
         losses, snapshots = [], []
         for xb, yb in batches:
             opt.zero_grad(set_to_none=True)
-            loss = self.loss_fn(fwd(self._fmt(torch.from_numpy(xb))), torch.from_numpy(yb))
+            loss = loss_fn(fwd(self._fmt(torch.from_numpy(xb))), torch.from_numpy(yb))
             loss.backward()
             opt.step()
             losses.append(float(loss.item()))
             state = {k: v.detach().numpy().copy() for k, v in model.state_dict().items()}
             snapshots.append(self.weights.from_torch(self.spec, state))
-        return losses, snapshots
+        return losses, snapshots, opt.lrs
 
     def export(self, fmt: str, path, x: np.ndarray) -> dict:
         """Write the trained twin as `fmt` (see `twinbench.export.formats`)."""

@@ -64,6 +64,17 @@ class ResNetSpec(SpecBase):
                 c_in = c_out
         return out
 
+    def forward_flops(self) -> int:
+        """Multiply-adds x 2 of the convolutions and the Dense layer for one sample
+        (BatchNorm, ReLU, the shortcuts and the pooling are O(activations) and left out,
+        as for the other families). "same" padding: a stride-2 output is ceil(h / 2)."""
+        h, w, c = self.input_hwc
+        flops = 2 * h * w * 9 * c * self.filters[0]
+        for _, c_in, c_out, stride in self.blocks():
+            h, w = -(-h // stride), -(-w // stride)
+            flops += 2 * h * w * 9 * (c_in + c_out) * c_out  # conv1 (c_in) and conv2 (c_out)
+        return flops + 2 * self.filters[-1] * self.classes
+
     def param_shapes(self) -> dict[str, tuple[tuple[int, ...], str]]:
         """Canonical (Keras-layout) shape and initialiser of every variable, in layer
         order; BatchNorm's moving statistics included (they are not trained)."""
@@ -103,7 +114,22 @@ PROBE_DATASET = "digits-8x8"
 # conv+BatchNorm layers and reorders their float32 sums: 1.14e-5 apart from the torch twin
 # on this probe (measured, before and after the Block layer), at a relative error of 9e-7
 # and with gradients within 1.2e-6; the other five stacks stay within 1e-5.
-PARITY_TOLERANCES = {"loss_10_steps_max_rel": 5e-2, "forward_max_abs": 3e-5}
+# Recipes (`verify --recipes`): weights after each of 10 training steps through 19
+# BatchNorm layers in training mode, 1e-1 instead of 1e-3, and losses 5e-2. The reference,
+# eager torch, accumulates BatchNorm's statistics in double on the CPU: its float32 run
+# agrees with its float64 run to 2e-4 in every update and 1e-5 in every loss, for every
+# recipe (measured). The stacks that compute them in float32 (Keras on every backend,
+# torch.compile's inductor) lose precision in near-constant channels, which the recipe's
+# augmentation makes (a digit flipped or shifted by pixels of zeros): measured against
+# eager torch, up to 6.9e-2 in a BatchNorm beta's update (adagrad, Keras on TensorFlow,
+# JAX and torch alike, step 6) and 4e-2 (he-resnet, torch.compile, the same update code),
+# while the same adagrad recipe without flips agrees to 1e-5 at every step and the cnn
+# family (no BatchNorm) agrees within 3e-5 on every recipe and stack, at 1e-3. So the cnn
+# checks each recipe's semantics tightly; the resnet adds BatchNorm at this looser bound.
+# Learning rates are still compared exactly (recipe_lr_max_rel 1e-6) and each formula by
+# the trap tests (tests/test_recipe_traps.py, 1e-6 against the real optimizers).
+PARITY_TOLERANCES = {"loss_10_steps_max_rel": 5e-2, "forward_max_abs": 3e-5,
+                     "recipe_update_rel": 1e-1, "recipe_loss_max_rel": 5e-2}
 
 
 def spec_for(data) -> ResNetSpec:  # data: twinbench.data.dataset.Dataset
