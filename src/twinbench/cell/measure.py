@@ -66,6 +66,7 @@ class TrainView:
 
     run: RunConfig
     result_path: Path
+    model: str = ""  # the family or sweep point (`cnn[width=2]`: its knobs are recorded)
     target_accuracy: float | None = None
     target_source: str | None = None
     cpus: tuple[int, ...] = ()

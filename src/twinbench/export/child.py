@@ -54,7 +54,7 @@ def prepare(job, info, manifest: dict):
     x_train, x_test = stack.to_native(data.x_train), stack.to_native(data.x_test)
     # The cell's helpers read these fields of a job; an export has no target accuracy.
     # result_path: where train() reports its epochs (progress.json beside it).
-    like = TrainView(run=run, result_path=job.cell_dir / "manifest.json")
+    like = TrainView(run=run, result_path=job.cell_dir / "manifest.json", model=job.model)
     train(stack, like, data, x_train, x_test, StepTimer())
     _, acc = log_softmax_loss_acc(stack.predict(x_test), data.y_test)
     x = np.ascontiguousarray(x_test[: job.test_batch])
