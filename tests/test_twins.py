@@ -190,3 +190,22 @@ def test_a_compiled_twin_failing_where_its_eager_stack_passes_names_the_compiler
     tc.parity = {"pass": False, "failure": "grad_max_rel 1 > 0.0001"}
     _name_a_compiler_fault(tc, {"torch": cells[1]})  # (torch-compile's own verdict: failed)
     assert "compiler_fault" not in tc.parity and tc.parity["failure"].endswith("0.0001")
+
+
+def test_absolute_checks_scale_with_the_logits_and_still_catch_a_twin_difference():
+    """Logits of ~80 (a BatchNorm'd ResNet at init on 32x32 images) round 80x coarser than
+    O(1) ones: rounding passes, a 1e-3 relative difference (a twin fault) still fails."""
+    from twinbench.parity.compare import compare
+
+    rng = np.random.default_rng(0)
+    ref = {"logits": 80 * rng.normal(size=(8, 10)).astype(np.float32),
+           "loss": np.float64(40.0), "grad:w": rng.normal(size=(3, 3))}
+    rounding = {**ref, "logits": ref["logits"] * (1 + 9.5e-7), "loss": np.float64(40.00004)}
+    checks = compare(rounding, ref)
+    assert checks["forward_max_abs"]["pass"] and checks["loss_abs"]["pass"], checks
+    assert checks["forward_max_abs"]["scaled_by"] > 80
+    wrong = {**ref, "logits": ref["logits"] * (1 + 1e-3)}
+    assert not compare(wrong, ref)["forward_max_abs"]["pass"]
+    # O(1) logits: the tolerance is as written
+    small = {**ref, "logits": ref["logits"] / 1000, "loss": np.float64(0.5)}
+    assert "scaled_by" not in compare(small, small)["forward_max_abs"]

@@ -128,7 +128,15 @@ PROBE_DATASET = "digits-8x8"
 # checks each recipe's semantics tightly; the resnet adds BatchNorm at this looser bound.
 # Learning rates are still compared exactly (recipe_lr_max_rel 1e-6) and each formula by
 # the trap tests (tests/test_recipe_traps.py, 1e-6 against the real optimizers).
+# Gradients: 5e-4 relative instead of 1e-4. On 32x32 images (CIFAR-10's shape) the
+# logits at the initial weights are about 80 (BatchNorm is the identity in inference mode
+# and 9 residual sums grow the activations), the softmax saturates and keras-jax's
+# gradients differ from torch's by 2.6e-4 (measured: `twinbench run --data` on a
+# CIFAR-shaped file, 256 images; the other stacks within 1.1e-5), at a logits relative
+# error of 9.5e-7. A twin difference moves the logits by >= 1e-3 relative, which
+# forward_max_rel (1e-4) catches first.
 PARITY_TOLERANCES = {"loss_10_steps_max_rel": 5e-2, "forward_max_abs": 3e-5,
+                     "grad_max_rel": 5e-4,
                      "recipe_update_rel": 1e-1, "recipe_loss_max_rel": 5e-2}
 
 
