@@ -14,31 +14,32 @@ from twinbench.plan import Plan
 from twinbench.results import CellKey
 from twinbench.store.db import Store
 
-# Seconds per cell on the 2-core reference machine, from one `make run` (the quick suite:
-# digits/cnn 10 epochs, synthetic-sentiment/bilstm 3 epochs, 1 repeat, run
-# 20261130-021025-5594, 385 s): (phase, stack, kind) -> (fixed seconds, seconds per
-# epoch). Fixed: process start, import, build, latency, b256 and LoadGen; per epoch: one
-# epoch's training and evaluation (metrics.epochs). A parity probe is fixed: the probe
-# phase took 44 s for 12 probes, one process per stack (3.7 s a probe).
+# Seconds per cell on the 2-core reference machine, from one `make run` (the quick suite
+# with its [settings]: digits/cnn 10 epochs, synthetic-sentiment/bilstm 3 epochs, 1 repeat,
+# run 20261130-041734-c1ac, 324 s; scripts/reference_figures.py prints these from its
+# folder): (phase, stack, kind) -> (fixed seconds, seconds per epoch). Fixed: process
+# start, import, build, latency, b256 and LoadGen; per epoch: one epoch's training and
+# evaluation (metrics.epochs). A parity probe is fixed: the probe phase took 24 s for 12
+# probes, two at a time (2.0 s a probe).
 REFERENCE_SOURCE = "make run (quick suite, 1 repeat) on the 2-core machine, 2026-11-30"
 REFERENCE: dict[tuple[str, str, str], tuple[float, float]] = {
-    **{("probe", s, k): (3.7, 0.0) for s in ("torch", "torch-compile", "keras-tensorflow",
+    **{("probe", s, k): (2.0, 0.0) for s in ("torch", "torch-compile", "keras-tensorflow",
                                              "keras-tensorflow-xla", "keras-jax",
                                              "keras-torch") for k in ("image", "text")},
-    ("full", "torch", "image"): (7.9, 0.40),
-    ("full", "torch-compile", "image"): (9.3, 0.86),
-    ("full", "keras-tensorflow", "image"): (14.0, 0.55),
-    ("full", "keras-tensorflow-xla", "image"): (14.4, 1.72),
-    ("full", "keras-jax", "image"): (10.8, 0.84),
-    ("full", "keras-torch", "image"): (31.0, 0.68),
-    ("full", "torch", "text"): (13.3, 1.40),
-    ("full", "torch-compile", "text"): (16.1, 2.08),
-    ("full", "keras-tensorflow", "text"): (18.5, 3.06),
-    ("full", "keras-tensorflow-xla", "text"): (18.9, 3.25),
-    ("full", "keras-jax", "text"): (16.7, 1.70),
-    ("full", "keras-torch", "text"): (64.7, 7.03),
+    ("full", "torch", "image"): (6.5, 0.40),
+    ("full", "torch-compile", "image"): (7.4, 0.82),
+    ("full", "keras-tensorflow", "image"): (10.6, 0.49),
+    ("full", "keras-tensorflow-xla", "image"): (11.7, 1.84),
+    ("full", "keras-jax", "image"): (9.0, 0.84),
+    ("full", "keras-torch", "image"): (26.4, 0.71),
+    ("full", "torch", "text"): (8.1, 1.35),
+    ("full", "torch-compile", "text"): (9.8, 2.07),
+    ("full", "keras-tensorflow", "text"): (13.2, 3.33),
+    ("full", "keras-tensorflow-xla", "text"): (14.3, 3.49),
+    ("full", "keras-jax", "text"): (13.2, 1.59),
+    ("full", "keras-torch", "text"): (58.3, 7.24),
 }
-OVERHEAD_S = 6.0  # data preparation and the report, per run (391 s in all vs 385 s)
+OVERHEAD_S = 9.0  # data, process starts and the report, per run (330 s in all vs 321 s)
 UNKNOWN_CELL_S = 30.0  # a guess for a cell with no figure at all: the line says so
 
 
