@@ -40,6 +40,9 @@ def test_the_estimate_uses_this_machines_history_for_cells_it_has_seen(tmp_path)
     assert "2 of 4 cells from this machine's history" in line
     assert "narrow it with --tasks, --stacks, --repeats or --epochs" in line
     assert "no figure at all" not in line  # every built-in stack has a reference figure
+    _stored(store, "full", "keras-jax", 20.0)
+    _stored(store, "probe", "keras-jax", 4.0)
+    assert "(all 4 cells from this machine's history)" in plan_line(p, store)
 
 
 def test_a_dry_run_prints_the_plan_and_estimate_and_creates_no_history(tmp_path, monkeypatch):

@@ -53,9 +53,13 @@ class Estimate:
     def text(self) -> str:
         minutes = self.seconds / 60
         when = f"about {minutes:.0f} min" if minutes >= 1.5 else f"about {self.seconds:.0f} s"
-        basis = (f"{self.from_history} of {self.cells} cells from this machine's history, "
-                 f"the rest from the reference machine" if self.from_history
-                 else "from the reference machine's figures; this machine has no history yet")
+        if self.from_history == self.cells:
+            basis = f"all {self.cells} cells from this machine's history"
+        elif self.from_history:
+            basis = (f"{self.from_history} of {self.cells} cells from this machine's history, "
+                     f"the rest from the reference machine")
+        else:
+            basis = "from the reference machine's figures; this machine has no history yet"
         if self.unknown:  # a guess, and said to be one
             basis += (f"; {self.unknown} cell(s) with no figure at all (a user's model, say), "
                       f"counted at {UNKNOWN_CELL_S:.0f} s each")
