@@ -96,3 +96,38 @@ def test_augmentation_plan_is_seeded_and_exact():
     stats = augment.channel_stats(x)
     z = augment.apply(x, augment.plan(2, norm, 0, 0), norm, stats)
     assert np.allclose(z.mean(axis=(0, 1, 2)), 0, atol=1e-5)
+
+
+def _traced(stack: str, model: str, lrs: list, count: int, losses: list) -> dict:
+    return {"task": "t", "model": model, "stack": stack, "settings": {"recipe": {"name": "r"}},
+            "metrics": {"recipe_trace": {"learning_rate": lrs, "count": count,
+                                         "first_losses": losses}}}
+
+
+def test_recipe_check_compares_every_steps_lr_and_the_first_losses_by_hand(tmp_path):
+    """lr as run lengths [[first step, value], ...]; losses relative to torch's. The cnn
+    is held to 1e-3, the resnet to its family's parity tolerance (5e-2)."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from twinbench.analysis.recipes import agreement
+    from twinbench.cli import app
+
+    lrs = [[0, 0.1], [4, 0.01]]  # 0.1 for steps 0-3, 0.01 for 4-5
+    cells = [_traced("torch", "cnn", lrs, 6, [2.0, 1.5, 1.2]),
+             _traced("keras-jax", "cnn", [[0, 0.1], [5, 0.01]], 6, [2.0, 1.5, 1.2]),  # late
+             _traced("keras-tensorflow", "cnn", lrs, 6, [2.0, 1.5, 1.2018]),  # 1.5e-3 off
+             _traced("torch", "resnet", lrs, 6, [2.0, 1.5, 1.2]),
+             _traced("keras-jax", "resnet", lrs, 6, [2.0, 1.5, 1.224])]  # 2e-2 off
+    rows = {(r.model, r.stack): r for r in agreement(cells)}
+    late = rows[("cnn", "keras-jax")]  # step 4: 0.1 against 0.01 -> 0.09 / 0.1
+    assert late.lr_max_rel == pytest.approx(0.9) and not late.ok and late.lr_changes == 1
+    off = rows[("cnn", "keras-tensorflow")]
+    assert off.loss_max_rel == pytest.approx(0.0018 / 1.2) and off.loss_tolerance == 1e-3
+    assert not off.ok and rows[("cnn", "torch")].ok
+    res = rows[("resnet", "keras-jax")]
+    assert res.loss_max_rel == pytest.approx(0.02) and res.loss_tolerance == 5e-2 and res.ok
+    (tmp_path / "results.json").write_text(json.dumps({"cells": cells}))
+    out = CliRunner().invoke(app, ["recipe-check", str(tmp_path)])
+    assert out.exit_code == 1 and "differs" in out.output and "0.05" in out.output

@@ -7,12 +7,21 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from twinbench.models import families, spec_module
 from twinbench.parity.compare import TOLERANCES
 
 REFERENCE = "torch"
 LR_TOLERANCE = TOLERANCES["recipe_lr_max_rel"]  # float32 schedule vs float64: 1e-7 apart
-# The first losses' tolerance is the parity one (loss over 10 steps, relative).
-LOSS_TOLERANCE = TOLERANCES["loss_10_steps_max_rel"]
+
+
+def loss_tolerance(model: str) -> float:
+    """The first losses' tolerance: the parity one for a recipe's losses, the model
+    family's own where it has one (resnet: 5e-2, justified in its spec: 10 steps through
+    19 BatchNorm layers in float32), else 1e-3 relative."""
+    own = {}
+    if model.split("[")[0] in families():
+        own = getattr(spec_module(model), "PARITY_TOLERANCES", None) or {}
+    return own.get("recipe_loss_max_rel", TOLERANCES["recipe_loss_max_rel"])
 
 
 class Agreement(NamedTuple):
@@ -25,6 +34,7 @@ class Agreement(NamedTuple):
     lr_max_rel: float | None  # worst step against the reference, relative to its peak
     loss_max_rel: float | None  # worst of the first losses against the reference
     losses: int  # first steps compared
+    loss_tolerance: float  # the family's parity tolerance for them (`loss_tolerance`)
     ok: bool
 
 
@@ -50,9 +60,10 @@ def agreement(cells: list[dict]) -> list[Agreement]:
         la, lb = mine["first_losses"], theirs["first_losses"]
         n = min(len(la), len(lb))
         loss = max(abs(x - y) / abs(y) for x, y in zip(la[:n], lb[:n])) if n else None
-        ok = lr is not None and lr <= LR_TOLERANCE and loss is not None and \
-            loss <= LOSS_TOLERANCE
+        tol = loss_tolerance(c["model"])
+        ok = lr is not None and lr <= LR_TOLERANCE and loss is not None and loss <= tol
         rows.append(Agreement(c["task"], c["model"], c["stack"],
                               (c.get("settings") or {}).get("recipe", {}).get("name", "?"),
-                              mine["count"], len(mine["learning_rate"]) - 1, lr, loss, n, ok))
+                              mine["count"], len(mine["learning_rate"]) - 1, lr, loss, n, tol,
+                              ok))
     return rows

@@ -168,7 +168,7 @@ def recipe_check(
     beyond the parity tolerances."""
     import json
 
-    from twinbench.analysis.recipes import LOSS_TOLERANCE, LR_TOLERANCE, agreement
+    from twinbench.analysis.recipes import LR_TOLERANCE, agreement
 
     path = run_dir / "results.json" if run_dir.is_dir() else run_dir
     try:
@@ -178,16 +178,16 @@ def recipe_check(
     rows = agreement(cells)
     if not rows:
         fail(f"{path}: no cell recorded its learning rates (a run from before recipes?)")
-    table = Table(title=f"recipe agreement against torch (lr <= {LR_TOLERANCE:g}, "
-                        f"first losses <= {LOSS_TOLERANCE:g}, relative)")
+    table = Table(title=f"recipe agreement against torch (lr <= {LR_TOLERANCE:g} relative; "
+                        f"first losses within the family's parity tolerance, relative)")
     for col in ("task", "model", "stack", "recipe", "steps", "lr changes", "lr max rel",
-                "first losses", "loss max rel", "verdict"):
+                "first losses", "loss max rel", "loss tolerance", "verdict"):
         table.add_column(col)
     fmt = lambda v: "-" if v is None else f"{v:.1e}"  # noqa: E731
     for r in rows:
         table.add_row(safe(r.task), safe(r.model), safe(r.stack), safe(r.recipe), str(r.steps),
                       str(r.lr_changes), fmt(r.lr_max_rel), str(r.losses), fmt(r.loss_max_rel),
-                      "same" if r.ok else "[red]differs[/red]")
+                      f"{r.loss_tolerance:g}", "same" if r.ok else "[red]differs[/red]")
     console.print(table)
     if not all(r.ok for r in rows):
         raise typer.Exit(1)
