@@ -49,6 +49,13 @@ class ScheduleConfig(BaseModel):
             raise ValueError("step schedule: boundaries must be ascending fractions in (0, 1)")
         return self
 
+    def resolved_steps(self) -> dict[str, object]:
+        """`steps()` of a schedule that is not constant, which needs the run's total steps
+        (both the torch twins' `lr_at` and Keras's schedule objects start from these)."""
+        if self.total_steps is None:
+            raise ValueError(f"{self.kind} schedule needs total_steps (OptimizerConfig.for_steps)")
+        return self.steps()
+
     def steps(self) -> dict[str, object]:
         """The schedule's positions in optimizer steps (recorded in each cell)."""
         n = self.total_steps
@@ -121,9 +128,7 @@ def lr_at(cfg: OptimizerConfig, step: int) -> float:
     s, lr = cfg.schedule, cfg.learning_rate
     if s.kind == "constant":
         return lr
-    if s.total_steps is None:
-        raise ValueError(f"{s.kind} schedule needs total_steps (OptimizerConfig.for_steps)")
-    at = s.steps()
+    at = s.resolved_steps()
     if s.kind == "step":  # PiecewiseConstantDecay: values[i] while step <= boundaries[i]
         passed = sum(1 for b in at["boundaries"] if step > b)
         return lr * s.factor**passed

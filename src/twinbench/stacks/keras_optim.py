@@ -28,9 +28,7 @@ def keras_schedule(cfg: OptimizerConfig):
     s, lr = cfg.schedule, cfg.learning_rate
     if s.kind == "constant":
         return lr
-    if s.total_steps is None:
-        raise ValueError(f"{s.kind} schedule needs total_steps (OptimizerConfig.for_steps)")
-    at = s.steps()
+    at = s.resolved_steps()
     sched = keras.optimizers.schedules
     if s.kind == "step":
         values = [lr * s.factor**i for i in range(len(at["boundaries"]) + 1)]
